@@ -1,0 +1,42 @@
+# Everything runs from a project-local virtualenv built from the lock files.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+
+.PHONY: install demo test lint unit integration bench clean lock
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml requirements-test.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-test.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+demo: install
+	$(BIN)/orchestrator-telemetry demo
+
+test: lint
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/python -m pytest tests/unit
+
+integration: install
+	$(BIN)/python -m pytest tests/integration
+
+# Regenerate the lock files from pyproject.toml in throwaway virtualenvs.
+lock:
+	rm -rf /tmp/ot-lock && $(PYTHON) -m venv /tmp/ot-lock
+	/tmp/ot-lock/bin/pip install --quiet . && /tmp/ot-lock/bin/pip freeze --exclude orchestrator-telemetry > requirements.lock
+	/tmp/ot-lock/bin/pip install --quiet '.[test]' && /tmp/ot-lock/bin/pip freeze --exclude orchestrator-telemetry > requirements-test.lock
+	rm -rf /tmp/ot-lock
+
+clean:
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

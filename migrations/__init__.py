@@ -1,0 +1,1 @@
+"""Alembic migrations of the daemon's own schema (installed as a subpackage)."""

@@ -1,0 +1,1 @@
+"""Revisions of the daemon's own schema, oldest first."""

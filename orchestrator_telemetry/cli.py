@@ -1,0 +1,321 @@
+"""The command line and composition root: configuration, engines, sink, daemon; exit codes.
+
+Exit codes: 0 success; 1 something was not delivered (or a run failed); 2 bad configuration or
+usage; 3 a database could not be reached or its schema cannot be used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any, Literal, TextIO
+
+import structlog
+from sqlalchemy import Engine
+
+from . import __version__, logs, migrate
+from .config import CONFIG_ENV, Config, ConfigError, Settings, env_name, keys, load
+from .database import Unavailable, orchestrator_engine, state_engine
+from .events import EventName, Versions
+from .outbox import Outbox, RetryPolicy
+from .schedule import Clock, Schedule, utc_now
+from .service import Plan, Telemetry
+from .sinks import ConsoleSink, EventSink, PosthogSink
+
+OK, NOT_DELIVERED, BAD_CONFIG, UNAVAILABLE = 0, 1, 2, 3
+SHUTDOWN_TIMEOUT = 8.0  # seconds; leaves room inside a 10 s grace period for flush and dispose
+
+log = structlog.get_logger("orchestrator_telemetry")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the process exit code."""
+    args = _parser().parse_args(argv)
+    command: str = args.command
+    if command == "demo":
+        return _demo(args)
+    return _dispatch(command, args, os.environ)
+
+
+def _dispatch(command: str, args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    needs_key = command in {"run", "once"}
+    try:
+        config = load(args.config, environ, require_api_key=needs_key)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"config error: {problem}", file=sys.stderr)
+        return BAD_CONFIG
+    settings = config.settings
+    quiet_stdout = command in {"preview", "check-config"}  # their stdout is the answer
+    logs.configure(
+        settings.log.level,
+        settings.log.format,
+        settings.secrets(),
+        stream=sys.stderr if quiet_stdout else sys.stdout,
+    )
+    handler = _COMMANDS[command]
+    try:
+        return handler(config, args)
+    except (Unavailable, migrate.SchemaError) as exc:
+        log.error("cannot use the database", command=command, error=str(exc))
+        return UNAVAILABLE
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="orchestrator-telemetry",
+        description="Send Devtron's anonymous usage telemetry (Heartbeat, Summary) to PostHog.",
+        epilog="Exit codes: 0 ok, 1 not delivered, 2 bad configuration, 3 database unavailable.",
+    )
+    parser.add_argument("--version", action="version", version=__version__)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        type=Path,
+        default=_default_config(),
+        metavar="PATH",
+        help=f"YAML configuration file (default: ${CONFIG_ENV}, else none)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("run", parents=[common], help="run the daemon in the foreground")
+    once = sub.add_parser(
+        "once",
+        parents=[common],
+        help="record and deliver the latest slot's events now; exit 0 only if all were delivered",
+    )
+    once.add_argument("--event", choices=["summary", "heartbeat", "all"], default="all")
+    sub.add_parser(
+        "preview",
+        parents=[common],
+        help="print the events that would be sent now, as JSON; sends and writes nothing",
+    )
+    sub.add_parser("migrate", parents=[common], help="create or upgrade the daemon's own schema")
+    sub.add_parser(
+        "check-config",
+        parents=[common],
+        help="validate the configuration and print it, secrets masked",
+    )
+    sub.add_parser(
+        "demo",
+        parents=[common],
+        help="run the daemon on a throwaway PostgreSQL with sample data, printing events",
+    )
+    return parser
+
+
+def _default_config() -> Path | None:
+    value = os.environ.get(CONFIG_ENV)
+    return Path(value) if value else None
+
+
+@dataclass
+class _App:
+    telemetry: Telemetry
+    engines: tuple[Engine, Engine]
+
+    def close(self) -> None:
+        """Flush the sink, then dispose the engines: whoever creates an engine disposes it."""
+        self.telemetry.sink.close()
+        for engine in self.engines:
+            engine.dispose()
+
+
+@contextmanager
+def _app(config: Config, clock: Clock, sink: EventSink | None = None) -> Iterator[_App]:
+    settings = config.settings
+    url = settings.database.url
+    if url is None:  # load() reports this as a configuration error first
+        raise ConfigError(["database.url: not set"])
+    orchestrator = orchestrator_engine(url.get_secret_value(), settings.database)
+    state = state_engine(settings.state_url.get_secret_value(), settings.database, settings.state)
+    telemetry = Telemetry(
+        _plan(settings),
+        orchestrator=orchestrator,
+        state=state,
+        outbox=Outbox(state, clock, _retry_policy(settings)),
+        sink=sink or _sink(config, sys.stdout),
+        clock=clock,
+    )
+    app = _App(telemetry, (orchestrator, state))
+    try:
+        yield app
+    finally:
+        app.close()
+
+
+def _plan(settings: Settings) -> Plan:
+    return Plan(
+        configured_ucid=settings.identity.ucid,
+        versions=Versions(
+            devtron=settings.devtron.version,
+            server=settings.devtron.server_version or "unknown",
+        ),
+        summary=Schedule(settings.schedule.summary),
+        heartbeat=Schedule(settings.schedule.heartbeat),
+        summary_max_age=timedelta(days=settings.delivery.summary_max_age_days),
+        schema=settings.state.schema_name,
+        migrate_on_start=settings.state.migrate_on_start,
+    )
+
+
+def _retry_policy(settings: Settings) -> RetryPolicy:
+    delivery = settings.delivery
+    return RetryPolicy(
+        initial=timedelta(seconds=delivery.retry_initial),
+        maximum=timedelta(seconds=delivery.retry_max),
+        max_age={
+            EventName.HEARTBEAT.value: timedelta(hours=delivery.heartbeat_max_age_hours),
+            EventName.SUMMARY.value: timedelta(days=delivery.summary_max_age_days),
+        },
+    )
+
+
+def _sink(config: Config, stream: TextIO) -> EventSink:
+    settings = config.settings
+    if settings.delivery.sink == "console":
+        return ConsoleSink(stream)
+    key = settings.posthog.api_key
+    if key is None:
+        raise ConfigError(["posthog.api_key: not set"])
+    return PosthogSink(
+        key.get_secret_value(),
+        host=settings.posthog.host,
+        timeout=settings.posthog.timeout,
+        key_source=config.source_of("posthog.api_key"),
+    )
+
+
+def _run(config: Config, args: argparse.Namespace) -> int:
+    from .daemon import Daemon  # noqa: PLC0415 - APScheduler is only needed by the daemon
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("stopping", signal=signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    schedule = config.settings.schedule
+    with _app(config, utc_now) as app:
+        daemon = Daemon(
+            app.telemetry,
+            clock=utc_now,
+            misfire_grace_time=schedule.misfire_grace_time,
+            heartbeat_at_start=schedule.heartbeat_at_start,
+        )
+        daemon.start()
+        while not stop.wait(timeout=1.0):
+            if not daemon.alive():
+                log.error("scheduler stopped unexpectedly")
+                return NOT_DELIVERED
+        daemon.stop(timeout=SHUTDOWN_TIMEOUT)
+    log.info("stopped")
+    return OK
+
+
+def _once(config: Config, args: argparse.Namespace) -> int:
+    which: Literal["summary", "heartbeat", "all"] = args.event
+    with _app(config, utc_now) as app:
+        telemetry = app.telemetry
+        telemetry.prepare()
+        now = utc_now()
+        if which in {"summary", "all"}:
+            for slot in telemetry.missed_summary_slots(now):
+                telemetry.record_summary(slot)
+        if which in {"heartbeat", "all"}:
+            heartbeat_slot = telemetry.plan.heartbeat.latest_slot(now)
+            if heartbeat_slot is not None:
+                telemetry.record_heartbeat(heartbeat_slot)
+        report = telemetry.deliver(ignore_backoff=True)
+        pending = telemetry.outbox.status_counts().get("pending", 0)
+    delivered = not report.failed and not report.dead and pending == 0
+    log.info(
+        "once finished",
+        outcome="ok" if delivered else "not delivered",
+        sent=len(report.sent),
+        failed=len(report.failed),
+        dead=len(report.dead),
+        pending=pending,
+    )
+    return OK if delivered else NOT_DELIVERED
+
+
+def _preview(config: Config, args: argparse.Namespace) -> int:
+    with _app(config, utc_now, sink=ConsoleSink(sys.stderr)) as app:
+        built = app.telemetry.preview()
+    json.dump([event.to_capture() for event in built], sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return OK
+
+
+def _migrate(config: Config, args: argparse.Namespace) -> int:
+    settings = config.settings
+    engine = state_engine(settings.state_url.get_secret_value(), settings.database, settings.state)
+    try:
+        migrate.upgrade(engine, settings.state.schema_name)
+    finally:
+        engine.dispose()
+    log.info("schema is at head", schema=settings.state.schema_name, revision=migrate.head())
+    return OK
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .sandbox.demo import demo_environment, sample_installation  # noqa: PLC0415 - demo only
+    from .sandbox.postgres import SandboxError  # noqa: PLC0415
+
+    try:
+        with sample_installation(utc_now()) as (url, expected):
+            shown = ", ".join(f"{key}={value}" for key, value in expected.items())
+            print(f"demo: sample installation ready; its Summary must show {shown}", flush=True)
+            print("demo: events are printed as JSON instead of sent; Ctrl-C stops", flush=True)
+            return _dispatch("run", args, {**os.environ, **demo_environment(url)})
+    except SandboxError as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        return UNAVAILABLE
+
+
+def _check_config(config: Config, args: argparse.Namespace) -> int:
+    for line in describe(config):
+        print(line)
+    return OK
+
+
+def describe(config: Config) -> Iterator[str]:
+    """The effective configuration, one `key: value  # source` line each, secrets masked."""
+    data = config.settings.model_dump(by_alias=True)
+    for section, key in keys():
+        value: Any = data[section][key]
+        if hasattr(value, "get_secret_value"):
+            value = _mask(section, key, value.get_secret_value())
+        origin = config.source_of(f"{section}.{key}")
+        variable = env_name(section, key)
+        where = origin if origin == variable else f"{origin}; env {variable}"
+        yield f"{section}.{key}: {json.dumps(value)}  # {where}"
+
+
+def _mask(section: str, key: str, secret: str) -> str:
+    if key == "url":
+        from sqlalchemy.engine import make_url  # noqa: PLC0415
+
+        return make_url(secret).render_as_string(hide_password=True)
+    return "***" if len(secret) < 12 else f"{secret[:4]}***"
+
+
+_COMMANDS = {
+    "run": _run,
+    "once": _once,
+    "preview": _preview,
+    "migrate": _migrate,
+    "check-config": _check_config,
+}

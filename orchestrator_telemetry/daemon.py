@@ -1,0 +1,193 @@
+"""The long-running process: APScheduler jobs around the use cases, and an ordered shutdown."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from apscheduler.executors.base import BaseExecutor, run_job
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.date import DateTrigger
+
+from .database import Unavailable
+from .migrate import SchemaError
+from .outbox import DeliveryReport
+from .schedule import Clock
+from .service import Telemetry
+
+log = structlog.get_logger(__name__)
+
+# Failures that are expected in operation and explained by their message: no traceback for them.
+_EXPECTED = (Unavailable, SchemaError)
+_PREPARE_RETRY = (timedelta(seconds=15), timedelta(minutes=5))
+
+
+class _DaemonThreadExecutor(BaseExecutor):  # type: ignore[misc]  # APScheduler 3 is untyped
+    """Runs each job in a daemon thread, so a run abandoned at shutdown never blocks exit."""
+
+    def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:
+        def target() -> None:
+            try:
+                result = run_job(job, job._jobstore_alias, run_times, self._logger.name)
+            except BaseException:  # noqa: BLE001 - handed to APScheduler, which logs it
+                _, exc, tb = sys.exc_info()
+                self._run_job_error(job.id, exc, tb)
+            else:
+                self._run_job_success(job.id, result)
+
+        threading.Thread(target=target, name=f"job-{job.id}", daemon=True).start()
+
+
+class Daemon:
+    """Schedules Summary, Heartbeat and retries; runs one job at a time."""
+
+    def __init__(
+        self,
+        telemetry: Telemetry,
+        *,
+        clock: Clock,
+        misfire_grace_time: int,
+        heartbeat_at_start: bool,
+    ) -> None:
+        self._telemetry = telemetry
+        self._clock = clock
+        self._heartbeat_at_start = heartbeat_at_start
+        self._busy = threading.Lock()  # one job at a time: summary and heartbeat share a minute
+        self._prepare_failures = 0
+        self._scheduler = BackgroundScheduler(
+            timezone=UTC,
+            executors={"default": _DaemonThreadExecutor()},
+            # APScheduler's default grace is 1 s: a tick delayed by a busy host would be skipped.
+            job_defaults={
+                "coalesce": True,
+                "max_instances": 1,
+                "misfire_grace_time": misfire_grace_time,
+            },
+        )
+
+    def start(self) -> None:
+        """Start the scheduler; the first run catches up at once."""
+        plan = self._telemetry.plan
+        self._scheduler.add_job(self._summary, plan.summary.trigger, id="summary")
+        self._scheduler.add_job(self._heartbeat, plan.heartbeat.trigger, id="heartbeat")
+        self._scheduler.add_job(self._startup, DateTrigger(self._clock()), id="startup")
+        self._scheduler.start()
+        log.info(
+            "daemon started",
+            summary_schedule=plan.summary.expression,
+            heartbeat_schedule=plan.heartbeat.expression,
+            sink=self._telemetry.sink.name,
+        )
+
+    def next_runs(self) -> dict[str, datetime | None]:
+        """When each scheduled job runs next."""
+        return {job.id: job.next_run_time for job in self._scheduler.get_jobs()}
+
+    def alive(self) -> bool:
+        """Whether the scheduler thread is running."""
+        return bool(self._scheduler.running)
+
+    def stop(self, timeout: float) -> bool:
+        """Stop scheduling, wait up to `timeout` s for a running job; True if none was abandoned."""
+        self._scheduler.shutdown(wait=False)
+        finished = self._busy.acquire(timeout=timeout)
+        if finished:
+            self._busy.release()
+        else:
+            # Safe to abandon: an unsent event stays pending in the outbox and its lock dies with
+            # the connection, so the next start delivers it with the same uuid.
+            log.warning("abandoning the running job at shutdown; its work stays pending")
+        return finished
+
+    def _startup(self) -> None:
+        self._run("startup", self._catch_up)
+
+    def _summary(self) -> None:
+        self._run("summary", self._record_summary)
+
+    def _heartbeat(self) -> None:
+        self._run("heartbeat", self._record_heartbeat)
+
+    def _retry(self) -> None:
+        self._run("retry", lambda: {})
+
+    def _catch_up(self) -> dict[str, Any]:
+        recorded = self._telemetry.catch_up(heartbeat=self._heartbeat_at_start)
+        return {"recorded": [event.name for event in recorded]}
+
+    def _record_summary(self) -> dict[str, Any]:
+        # Catch-up covers the just-passed slot and any earlier ones missed while this replica slept.
+        fields: dict[str, Any] = {"recorded": []}
+        for slot in self._telemetry.missed_summary_slots(self._clock()):
+            event = self._telemetry.record_summary(slot)
+            if event is not None:
+                fields["recorded"].append(event.name)
+                fields["counts"] = dict(event.properties["summary"])
+                fields["period"] = slot.isoformat()
+        return fields
+
+    def _record_heartbeat(self) -> dict[str, Any]:
+        slot = self._telemetry.plan.heartbeat.latest_slot(self._clock())
+        event = self._telemetry.record_heartbeat(slot) if slot is not None else None
+        return {"recorded": [event.name] if event is not None else []}
+
+    def _run(self, job: str, record: Callable[[], dict[str, Any]]) -> None:
+        """Run one job: prepare, record, deliver; log one line; never raise into the scheduler."""
+        with self._busy:
+            started = time.monotonic()
+            outcome, fields = "ok", {}
+            try:
+                self._telemetry.prepare()
+                self._prepare_failures = 0
+                fields = record()
+                report = self._telemetry.deliver()
+                fields.update(_report_fields(report))
+                self._schedule_retry(report.next_due)
+                if report.failed or report.dead:
+                    outcome = "failed"
+            except _EXPECTED as exc:
+                outcome, fields["error"] = "failed", str(exc)
+                self._after_failure(job)
+            except Exception as exc:
+                outcome, fields["error"] = "failed", f"{type(exc).__name__}: {exc}"
+                log.exception("job crashed", job=job)
+                self._after_failure(job)
+            duration_ms = round((time.monotonic() - started) * 1000)
+            emit = log.info if outcome == "ok" else log.warning
+            emit("job finished", job=job, outcome=outcome, duration_ms=duration_ms, **fields)
+
+    def _after_failure(self, job: str) -> None:
+        if job == "startup" or not self._ready():
+            # Without a database nothing is recorded; try again soon rather than at the next slot.
+            self._prepare_failures += 1
+            wait = _PREPARE_RETRY[0] * 2 ** min(self._prepare_failures - 1, 4)
+            self._reschedule("startup", self._startup, self._clock() + min(wait, _PREPARE_RETRY[1]))
+
+    def _ready(self) -> bool:
+        try:
+            _ = self._telemetry.ucid
+        except RuntimeError:
+            return False
+        return True
+
+    def _schedule_retry(self, due: datetime | None) -> None:
+        if due is not None:
+            self._reschedule("retry", self._retry, max(due, self._clock()))
+
+    def _reschedule(self, job_id: str, func: Callable[[], None], when: datetime) -> None:
+        if self._scheduler.running:
+            self._scheduler.add_job(func, DateTrigger(when), id=job_id, replace_existing=True)
+
+
+def _report_fields(report: DeliveryReport) -> dict[str, Any]:
+    fields: dict[str, Any] = {"sent": len(report.sent), "failed": len(report.failed)}
+    if report.dead:
+        fields["dead"] = len(report.dead)
+    if report.expired:
+        fields["expired"] = len(report.expired)
+    return fields

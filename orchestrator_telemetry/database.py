@@ -1,0 +1,52 @@
+"""Engines for the orchestrator's database (read-only) and the daemon's state, never pooled."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.pool import NullPool
+
+from .config import DatabaseSettings, StateSettings
+from .tables import in_schema
+
+
+class Unavailable(Exception):
+    """A database could not be reached; the message says which and why, never the URL."""
+
+
+def _connect_args(settings: DatabaseSettings, *, read_only: bool) -> dict[str, object]:
+    options = f"-c statement_timeout={round(settings.statement_timeout * 1000)}"
+    if read_only:
+        # Enforced by the server for every transaction, whatever a query says.
+        options += " -c default_transaction_read_only=on"
+    return {
+        "connect_timeout": settings.connect_timeout,
+        "application_name": settings.application_name,
+        "options": options,
+    }
+
+
+def orchestrator_engine(url: str, settings: DatabaseSettings) -> Engine:
+    """The orchestrator's database: read-only, statement timeout, no idle connection."""
+    return create_engine(
+        url,
+        poolclass=NullPool,  # a sidecar that runs a few times a day holds no connection in between
+        connect_args=_connect_args(settings, read_only=True),
+        hide_parameters=True,
+    ).execution_options(postgresql_readonly=True)
+
+
+def state_engine(url: str, database: DatabaseSettings, state: StateSettings) -> Engine:
+    """The daemon's own schema, mapped in with `schema_translate_map`."""
+    return create_engine(
+        url,
+        poolclass=NullPool,
+        connect_args=_connect_args(database, read_only=False),
+        hide_parameters=True,
+    ).execution_options(schema_translate_map=in_schema(state.schema_name))
+
+
+def first_line(exc: BaseException) -> str:
+    """The driver's own first line for a database error: names the table, never the URL."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

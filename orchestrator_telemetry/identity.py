@@ -1,0 +1,47 @@
+"""Where the installation's ucid comes from: configuration, else the daemon's own table."""
+
+from __future__ import annotations
+
+import secrets
+import string
+
+import structlog
+from sqlalchemy import Engine, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from .tables import identity
+
+log = structlog.get_logger(__name__)
+
+_ALPHABET = string.ascii_lowercase + string.digits
+UCID_LENGTH = 16
+
+
+def generate_ucid() -> str:
+    """A fresh id in Devtron's format: 16 characters from [a-z0-9]."""
+    return "".join(secrets.choice(_ALPHABET) for _ in range(UCID_LENGTH))
+
+
+def stored_ucid(engine: Engine) -> str | None:
+    """The ucid recorded in the daemon's own table, if any."""
+    with engine.connect() as connection:
+        ucid: str | None = connection.scalar(select(identity.c.ucid).where(identity.c.id == 1))
+    return ucid
+
+
+def resolve_ucid(configured: str | None, engine: Engine) -> str:
+    """The configured ucid, else the stored one, else a new one stored for all replicas."""
+    if configured:
+        return configured
+    candidate = generate_ucid()
+    with engine.begin() as connection:
+        # Concurrent first starts race here; the single-row key lets exactly one id win.
+        connection.execute(
+            pg_insert(identity).values(id=1, ucid=candidate).on_conflict_do_nothing()
+        )
+        ucid: str = connection.execute(
+            select(identity.c.ucid).where(identity.c.id == 1)
+        ).scalar_one()
+    if ucid == candidate:
+        log.info("generated a new installation id", ucid=ucid)
+    return ucid

@@ -1,0 +1,209 @@
+"""The six documented Summary counts, read from the orchestrator's tables in one round trip.
+
+Each count follows Devtron's own definition to the letter (see the README's payload reference).
+The happy path is a single read-only statement. If it fails for a reason other than the connection
+(an older orchestrator lacking a table or column, a permission, a timeout), each count is retried
+alone, and only the counts that still fail are reported as -1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    ScalarSelect,
+    Select,
+    String,
+    Table,
+    distinct,
+    false,
+    func,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+
+from .database import Unavailable, first_line
+
+log = structlog.get_logger(__name__)
+
+WINDOW = timedelta(hours=24)
+FAILED = -1  # what Devtron reports for a count it could not compute
+
+# Only the columns the counts read: the daemon never depends on the rest of Devtron's schema.
+_orchestrator = MetaData(schema="public")
+users = Table(
+    "users",
+    _orchestrator,
+    Column("id", Integer, primary_key=True),
+    Column("active", Boolean),
+    Column("user_type", String),
+)
+cluster = Table(
+    "cluster", _orchestrator, Column("id", Integer, primary_key=True), Column("active", Boolean)
+)
+environment = Table(
+    "environment",
+    _orchestrator,
+    Column("id", Integer, primary_key=True),
+    Column("active", Boolean),
+    Column("default", Boolean),  # true marks a production environment
+)
+app = Table(
+    "app", _orchestrator, Column("id", Integer, primary_key=True), Column("active", Boolean)
+)
+ci_pipeline = Table(
+    "ci_pipeline",
+    _orchestrator,
+    Column("id", Integer, primary_key=True),
+    Column("created_on", DateTime(timezone=True)),
+)
+pipeline = Table(
+    "pipeline",
+    _orchestrator,
+    Column("id", Integer, primary_key=True),
+    Column("app_id", Integer),
+    Column("environment_id", Integer),
+    Column("created_on", DateTime(timezone=True)),
+)
+
+
+@dataclass(frozen=True)
+class Window:
+    """The 24 hours a Summary counts: (start, end], ending at the summary slot."""
+
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def ending_at(cls, slot: datetime) -> Window:
+        """The window the Summary of `slot` counts."""
+        return cls(start=slot - WINDOW, end=slot)
+
+
+def _created_in(table: Table, window: Window) -> ScalarSelect[int]:
+    created_on = table.c.created_on
+    return (
+        select(func.count())
+        .select_from(table)
+        .where(created_on > window.start, created_on <= window.end)
+        .scalar_subquery()
+    )
+
+
+def _cd_count_per_day(window: Window) -> ScalarSelect[int]:
+    # Deleted CD pipelines count too: Devtron's query has no filter on `deleted`.
+    return _created_in(pipeline, window)
+
+
+def _ci_count_per_day(window: Window) -> ScalarSelect[int]:
+    # Deleted and inactive CI pipelines count too, as in Devtron's query.
+    return _created_in(ci_pipeline, window)
+
+
+def _cluster_count(window: Window) -> ScalarSelect[int]:
+    # Virtual clusters count too, as in Devtron's query.
+    active = cluster.c.active == true()
+    return select(func.count()).select_from(cluster).where(active).scalar_subquery()
+
+
+def _environment_count(window: Window) -> ScalarSelect[int]:
+    return (
+        select(func.count())
+        .select_from(environment)
+        .where(environment.c.active == true())
+        .scalar_subquery()
+    )
+
+
+def _non_prod_app_count(window: Window) -> ScalarSelect[int]:
+    # Active apps with at least one CD pipeline, deleted or not, on a non-production environment.
+    return (
+        select(func.count(distinct(pipeline.c.app_id)))
+        .select_from(
+            pipeline.join(environment, environment.c.id == pipeline.c.environment_id).join(
+                app, app.c.id == pipeline.c.app_id
+            )
+        )
+        .where(environment.c.default == false(), app.c.active == true())
+        .scalar_subquery()
+    )
+
+
+def _user_count(window: Window) -> ScalarSelect[int]:
+    # People only: API tokens are rows of `users` too. The seeded `system` and `admin` count.
+    return (
+        select(func.count())
+        .select_from(users)
+        .where(
+            users.c.active == true(),
+            or_(users.c.user_type.is_(None), users.c.user_type != "apiToken"),
+        )
+        .scalar_subquery()
+    )
+
+
+# Summary key -> its count, in the documented order.
+METRICS: Mapping[str, Callable[[Window], ScalarSelect[int]]] = {
+    "cdCountPerDay": _cd_count_per_day,
+    "ciCountPerDay": _ci_count_per_day,
+    "clusterCount": _cluster_count,
+    "environmentCount": _environment_count,
+    "nonProdAppCount": _non_prod_app_count,
+    "userCount": _user_count,
+}
+
+
+def summary_statement(window: Window) -> Select[*tuple[int, ...]]:
+    """All six counts as one SELECT of scalar subqueries: one round trip."""
+    return select(*(count(window).label(name) for name, count in METRICS.items()))
+
+
+def collect(engine: Engine, window: Window) -> dict[str, int]:
+    """The six Summary counts for `window`; a count that cannot be computed is -1."""
+    try:
+        with engine.connect() as connection:
+            row = connection.execute(summary_statement(window)).one()
+            return {name: int(row._mapping[name]) for name in METRICS}
+    except OperationalError as exc:
+        if _connection_lost(exc):
+            raise Unavailable(f"orchestrator database: {first_line(exc)}") from None
+        log.warning("summary query failed; counting one metric at a time", reason=first_line(exc))
+    except DBAPIError as exc:
+        log.warning("summary query failed; counting one metric at a time", reason=first_line(exc))
+    return _collect_one_by_one(engine, window)
+
+
+def _collect_one_by_one(engine: Engine, window: Window) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    with engine.connect() as connection:
+        for name, count in METRICS.items():
+            try:
+                with connection.begin_nested():
+                    counts[name] = int(connection.execute(select(count(window))).scalar_one())
+            except OperationalError as exc:
+                if _connection_lost(exc):
+                    raise Unavailable(f"orchestrator database: {first_line(exc)}") from None
+                counts[name] = _failed(name, exc)
+            except SQLAlchemyError as exc:
+                counts[name] = _failed(name, exc)
+    return counts
+
+
+def _failed(name: str, exc: SQLAlchemyError) -> int:
+    log.error("metric failed; reported as -1", metric=name, reason=first_line(exc))
+    return FAILED
+
+
+def _connection_lost(exc: DBAPIError) -> bool:
+    return bool(exc.connection_invalidated) or getattr(exc.orig, "pgcode", None) is None

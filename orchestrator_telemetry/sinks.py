@@ -1,0 +1,152 @@
+"""Where events go: PostHog, the console (preview and demo), or memory (tests and embedding).
+
+A sink's `send` returns only when the event was accepted; otherwise it raises one of::
+
+    DeliveryError                 the event was not accepted
+    ├── TransientError            try again later (5xx, 429, timeout, connection refused)
+    ├── AuthenticationError       the API key was refused (401, 403); retried, and logged loudly
+    └── RejectedError             can never succeed as it is (other 4xx); set aside as dead
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from typing import Any, Protocol, TextIO
+
+import requests
+from posthog import Posthog
+from posthog.request import APIError
+
+from .events import Event
+
+
+class DeliveryError(Exception):
+    """The event was not accepted."""
+
+
+class TransientError(DeliveryError):
+    """A failure that may pass: try again later."""
+
+
+class AuthenticationError(TransientError):
+    """The API key was refused; the event is kept, since the key can be fixed."""
+
+
+class RejectedError(DeliveryError):
+    """The request can never succeed as it is."""
+
+
+class EventSink(Protocol):
+    """Something that accepts events one at a time, synchronously."""
+
+    name: str
+
+    def send(self, event: Event) -> None:
+        """Deliver `event`, or raise DeliveryError."""
+
+    def close(self) -> None:
+        """Release resources; called once, at shutdown."""
+
+
+class PosthogSink:
+    """Delivers through the official posthog client, one synchronous request per event."""
+
+    name = "posthog"
+
+    def __init__(self, api_key: str, host: str, timeout: float, key_source: str) -> None:
+        self._key_source = key_source
+        # sync_mode: the request happens inside send(), so success is known before marking sent.
+        # debug: the only switch that makes the client raise errors instead of swallowing them.
+        self._client = Posthog(
+            api_key,
+            host=host,
+            sync_mode=True,
+            debug=True,
+            timeout=timeout,
+            max_retries=0,
+            disable_geoip=True,
+            capture_mode="v0",
+        )
+        # debug also turns the client's logger up to DEBUG, which would log every request body.
+        logging.getLogger("posthog").setLevel(logging.WARNING)
+
+    def send(self, event: Event) -> None:
+        """Capture `event` with its own uuid and timestamp, so a re-send is the same event."""
+        try:
+            self._client.capture(
+                event.name,
+                distinct_id=event.distinct_id,
+                properties=event.to_capture()["properties"],
+                timestamp=event.timestamp,
+                uuid=str(event.uuid),
+            )
+        except APIError as exc:
+            raise _classify(exc, self._key_source) from None
+        except requests.RequestException as exc:
+            raise TransientError(f"{type(exc).__name__}: cannot reach PostHog") from None
+
+    def close(self) -> None:
+        """Flush and stop the client."""
+        self._client.shutdown()
+
+
+def _classify(exc: APIError, key_source: str) -> DeliveryError:
+    status = exc.status if isinstance(exc.status, int) else 0
+    detail = f"HTTP {exc.status}: {str(exc.message)[:200]}"
+    if status in (401, 403):
+        return AuthenticationError(f"{detail}; check posthog.api_key (set by {key_source})")
+    if status == 429 or status >= 500 or status == 0:
+        return TransientError(detail)
+    return RejectedError(detail)
+
+
+class ConsoleSink:
+    """Prints each event as one JSON object per line instead of sending it."""
+
+    name = "console"
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    def send(self, event: Event) -> None:
+        """Write `event` as JSON."""
+        with self._lock:
+            self._stream.write(json.dumps(event.to_capture(), sort_keys=False) + "\n")
+            self._stream.flush()
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class MemorySink:
+    """Keeps events in a list; can be told to fail, for tests and embedding."""
+
+    name = "memory"
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.failures: list[DeliveryError] = []
+        self._lock = threading.Lock()
+
+    def fail_next(self, *errors: DeliveryError) -> None:
+        """Raise these errors, one per send, before accepting events again."""
+        with self._lock:
+            self.failures.extend(errors)
+
+    def send(self, event: Event) -> None:
+        """Record `event`, or raise the next queued failure."""
+        with self._lock:
+            if self.failures:
+                raise self.failures.pop(0)
+            self.events.append(event)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def captures(events: list[Event]) -> list[dict[str, Any]]:
+    """Events in the shape PostHog's batch API receives them."""
+    return [event.to_capture() for event in events]
