@@ -1,0 +1,51 @@
+"""The installation id: configured, else generated once and shared by every replica."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlalchemy import Engine
+
+from orchestrator_telemetry import migrate
+from orchestrator_telemetry.config import DatabaseSettings, StateSettings
+from orchestrator_telemetry.database import state_engine
+from orchestrator_telemetry.identity import generate_ucid, resolve_ucid, stored_ucid
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def state(orchestrator_db_url: str) -> Iterator[Engine]:
+    engine = state_engine(orchestrator_db_url, DatabaseSettings(), StateSettings())
+    migrate.upgrade(engine, "orchestrator_telemetry")
+    yield engine
+    engine.dispose()
+
+
+def test_generated_ids_have_devtrons_format() -> None:
+    ids = {generate_ucid() for _ in range(200)}
+
+    assert all(re.fullmatch(r"[a-z0-9]{16}", ucid) for ucid in ids)
+    assert len(ids) == 200
+
+
+def test_a_configured_ucid_wins_and_is_not_stored(state: Engine) -> None:
+    assert resolve_ucid("abcdefgh12345678", state) == "abcdefgh12345678"
+    assert stored_ucid(state) is None
+
+
+def test_the_first_start_generates_and_stores_an_id_that_restarts_reuse(state: Engine) -> None:
+    first = resolve_ucid(None, state)
+
+    assert stored_ucid(state) == first
+    assert resolve_ucid(None, state) == first
+
+
+def test_replicas_starting_together_agree_on_one_id(state: Engine) -> None:
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        ids = set(pool.map(lambda _: resolve_ucid(None, state), range(16)))
+
+    assert len(ids) == 1
