@@ -1,0 +1,48 @@
+"""The README's payload examples are exactly what the builders produce."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from orchestrator_telemetry import events
+from orchestrator_telemetry.config import env_name, keys
+
+README = (Path(__file__).parents[2] / "README.md").read_text()
+
+
+def examples() -> dict[str, dict[str, Any]]:
+    blocks = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", README, re.DOTALL)]
+    return {block["event"]: block for block in blocks}
+
+
+def rebuild(example: dict[str, Any]) -> dict[str, Any]:
+    properties = example["properties"]
+    versions = events.Versions(properties["devtronVersion"], properties["serverVersion"])
+    slot = datetime.fromisoformat(example["timestamp"])
+    if example["event"] == "Summary":
+        event = events.summary(properties["ucid"], versions, slot, properties["summary"])
+    else:
+        event = events.heartbeat(properties["ucid"], versions, slot)
+    return event.to_capture()
+
+
+def test_the_heartbeat_example_is_what_the_daemon_builds() -> None:
+    example = examples()["Heartbeat"]
+
+    assert rebuild(example) == example
+
+
+def test_the_summary_example_is_what_the_daemon_builds() -> None:
+    example = examples()["Summary"]
+
+    assert rebuild(example) == example
+    assert json.dumps(rebuild(example)) == json.dumps(example)  # key order too
+
+
+def test_the_configuration_table_lists_every_key_and_variable() -> None:
+    for section, key in keys():
+        assert f"| `{section}.{key}` | `{env_name(section, key)}`" in README
