@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any, Literal, TextIO
@@ -26,7 +26,7 @@ from sqlalchemy import Engine
 from . import __version__, logs, migrate
 from .config import CONFIG_ENV, Config, ConfigError, Settings, env_name, keys, load
 from .database import Unavailable, orchestrator_engine, state_engine
-from .events import EventName, Versions
+from .events import EventName, Versions, rfc3339
 from .outbox import Outbox, RetryPolicy
 from .schedule import Clock, Schedule, utc_now
 from .service import Plan, Telemetry
@@ -56,7 +56,7 @@ def _dispatch(command: str, args: argparse.Namespace, environ: Mapping[str, str]
             print(f"config error: {problem}", file=sys.stderr)
         return BAD_CONFIG
     settings = config.settings
-    quiet_stdout = command in {"preview", "check-config"}  # their stdout is the answer
+    quiet_stdout = command in {"preview", "check-config", "status"}  # their stdout is the answer
     logs.configure(
         settings.log.level,
         settings.log.format,
@@ -100,6 +100,11 @@ def _parser() -> argparse.ArgumentParser:
         help="print the events that would be sent now, as JSON; sends and writes nothing",
     )
     sub.add_parser("migrate", parents=[common], help="create or upgrade the daemon's own schema")
+    sub.add_parser(
+        "status",
+        parents=[common],
+        help="print the ucid, last Summary, outbox and next runs; exit 0 when nothing is overdue",
+    )
     sub.add_parser(
         "check-config",
         parents=[common],
@@ -165,6 +170,7 @@ def _plan(settings: Settings) -> Plan:
         summary_max_age=timedelta(days=settings.delivery.summary_max_age_days),
         schema=settings.state.schema_name,
         migrate_on_start=settings.state.migrate_on_start,
+        grace=timedelta(seconds=settings.schedule.misfire_grace_time),
     )
 
 
@@ -285,6 +291,31 @@ def _demo(args: argparse.Namespace) -> int:
         return UNAVAILABLE
 
 
+def _status(config: Config, args: argparse.Namespace) -> int:
+    with _app(config, utc_now, sink=ConsoleSink(sys.stderr)) as app:
+        status = app.telemetry.status()
+    last = status.last_summary
+    lines = {
+        "ucid": status.ucid or "none yet",
+        "last summary": (
+            f"period {_when(last['period'])}, {last['status']}"
+            + (f" at {_when(last['sent_at'])}" if last["sent_at"] else "")
+            if last
+            else "none yet"
+        ),
+        "outbox": ", ".join(f"{name} {count}" for name, count in status.outbox.items()) or "-",
+        **{f"next {job}": _when(when) for job, when in status.next_runs.items()},
+        "overdue": "; ".join(status.overdue) or "nothing",
+    }
+    for key, value in lines.items():
+        print(f"{key}: {value}")
+    return NOT_DELIVERED if status.overdue else OK
+
+
+def _when(moment: datetime | None) -> str:
+    return rfc3339(moment) if moment is not None else "none"
+
+
 def _check_config(config: Config, args: argparse.Namespace) -> int:
     for line in describe(config):
         print(line)
@@ -317,5 +348,6 @@ _COMMANDS = {
     "once": _once,
     "preview": _preview,
     "migrate": _migrate,
+    "status": _status,
     "check-config": _check_config,
 }

@@ -24,7 +24,8 @@ log = structlog.get_logger(__name__)
 
 # Failures that are expected in operation and explained by their message: no traceback for them.
 _EXPECTED = (Unavailable, SchemaError)
-_PREPARE_RETRY = (timedelta(seconds=15), timedelta(minutes=5))
+# After a failed run (database down, say): retry after 15 s, doubling up to 5 minutes.
+_RETRY_FIRST, _RETRY_LAST = timedelta(seconds=15), timedelta(minutes=5)
 
 
 class _DaemonThreadExecutor(BaseExecutor):  # type: ignore[misc]  # APScheduler 3 is untyped
@@ -58,7 +59,7 @@ class Daemon:
         self._clock = clock
         self._heartbeat_at_start = heartbeat_at_start
         self._busy = threading.Lock()  # one job at a time: summary and heartbeat share a minute
-        self._prepare_failures = 0
+        self._failures = 0
         self._scheduler = BackgroundScheduler(
             timezone=UTC,
             executors={"default": _DaemonThreadExecutor()},
@@ -105,36 +106,28 @@ class Daemon:
         return finished
 
     def _startup(self) -> None:
-        self._run("startup", self._catch_up)
+        self._run("startup", lambda: self._catch_up(heartbeat=self._heartbeat_at_start))
 
     def _summary(self) -> None:
-        self._run("summary", self._record_summary)
+        self._run("summary", lambda: self._catch_up(heartbeat=False))
 
     def _heartbeat(self) -> None:
-        self._run("heartbeat", self._record_heartbeat)
+        self._run("heartbeat", lambda: self._catch_up(heartbeat=True))
 
     def _retry(self) -> None:
-        self._run("retry", lambda: {})
+        # Also catches up: a retry after a failed tick records what that tick could not.
+        self._run("retry", lambda: self._catch_up(heartbeat=False))
 
-    def _catch_up(self) -> dict[str, Any]:
-        recorded = self._telemetry.catch_up(heartbeat=self._heartbeat_at_start)
-        return {"recorded": [event.name for event in recorded]}
-
-    def _record_summary(self) -> dict[str, Any]:
-        # Catch-up covers the just-passed slot and any earlier ones missed while this replica slept.
-        fields: dict[str, Any] = {"recorded": []}
-        for slot in self._telemetry.missed_summary_slots(self._clock()):
-            event = self._telemetry.record_summary(slot)
-            if event is not None:
-                fields["recorded"].append(event.name)
+    def _catch_up(self, *, heartbeat: bool) -> dict[str, Any]:
+        # Every tick records every missed Summary, so a failed 00:00 run is repaired by the next
+        # tick of any kind, not a day later.
+        recorded = self._telemetry.catch_up(heartbeat=heartbeat)
+        fields: dict[str, Any] = {"recorded": [event.name for event in recorded]}
+        for event in recorded:
+            if "summary" in event.properties:
+                fields["period"] = event.period.isoformat()
                 fields["counts"] = dict(event.properties["summary"])
-                fields["period"] = slot.isoformat()
         return fields
-
-    def _record_heartbeat(self) -> dict[str, Any]:
-        slot = self._telemetry.plan.heartbeat.latest_slot(self._clock())
-        event = self._telemetry.record_heartbeat(slot) if slot is not None else None
-        return {"recorded": [event.name] if event is not None else []}
 
     def _run(self, job: str, record: Callable[[], dict[str, Any]]) -> None:
         """Run one job: prepare, record, deliver; log one line; never raise into the scheduler."""
@@ -143,45 +136,39 @@ class Daemon:
             outcome, fields = "ok", {}
             try:
                 self._telemetry.prepare()
-                self._prepare_failures = 0
                 fields = record()
                 report = self._telemetry.deliver()
                 fields.update(_report_fields(report))
+                self._failures = 0
                 self._schedule_retry(report.next_due)
                 if report.failed or report.dead:
                     outcome = "failed"
             except _EXPECTED as exc:
                 outcome, fields["error"] = "failed", str(exc)
-                self._after_failure(job)
-            except Exception as exc:
+                self._retry_soon()
+            except Exception as exc:  # a failed run must never stop the daemon
                 outcome, fields["error"] = "failed", f"{type(exc).__name__}: {exc}"
                 log.exception("job crashed", job=job)
-                self._after_failure(job)
+                self._retry_soon()
             duration_ms = round((time.monotonic() - started) * 1000)
             emit = log.info if outcome == "ok" else log.warning
             emit("job finished", job=job, outcome=outcome, duration_ms=duration_ms, **fields)
 
-    def _after_failure(self, job: str) -> None:
-        if job == "startup" or not self._ready():
-            # Without a database nothing is recorded; try again soon rather than at the next slot.
-            self._prepare_failures += 1
-            wait = _PREPARE_RETRY[0] * 2 ** min(self._prepare_failures - 1, 4)
-            self._reschedule("startup", self._startup, self._clock() + min(wait, _PREPARE_RETRY[1]))
-
-    def _ready(self) -> bool:
-        try:
-            _ = self._telemetry.ucid
-        except RuntimeError:
-            return False
-        return True
+    def _retry_soon(self) -> None:
+        """After a failed run, try again with backoff rather than waiting for the next slot."""
+        self._failures += 1
+        wait = min(_RETRY_FIRST * 2 ** min(self._failures - 1, 8), _RETRY_LAST)
+        self._reschedule(self._clock() + wait)
 
     def _schedule_retry(self, due: datetime | None) -> None:
         if due is not None:
-            self._reschedule("retry", self._retry, max(due, self._clock()))
+            self._reschedule(max(due, self._clock()))
 
-    def _reschedule(self, job_id: str, func: Callable[[], None], when: datetime) -> None:
+    def _reschedule(self, when: datetime) -> None:
         if self._scheduler.running:
-            self._scheduler.add_job(func, DateTrigger(when), id=job_id, replace_existing=True)
+            self._scheduler.add_job(
+                self._retry, DateTrigger(when), id="retry", replace_existing=True
+            )
 
 
 def _report_fields(report: DeliveryReport) -> dict[str, Any]:

@@ -70,7 +70,12 @@ class Event:
             "distinct_id": self.distinct_id,
             "uuid": str(self.uuid),
             "timestamp": rfc3339(self.timestamp),
-            "properties": _plain(self.properties),
+            # The allowlist is applied here, on the way out, whatever the properties came from.
+            "properties": {
+                key: _plain(value)
+                for key, value in self.properties.items()
+                if key in ALLOWED_PROPERTIES
+            },
         }
 
 

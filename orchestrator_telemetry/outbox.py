@@ -8,8 +8,9 @@ its connection and leaves the row pending, to be re-sent with the same uuid and 
 
 from __future__ import annotations
 
+import hashlib
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -68,8 +69,27 @@ class Outbox:
         self._clock = clock
         self._policy = policy or RetryPolicy()
 
+    def record_once(self, name: str, period: datetime, build: Callable[[], Event]) -> Event | None:
+        """Build and store the `name` event of `period` unless it is recorded; return it if stored.
+
+        Replicas reaching the same period queue on an advisory lock, so only the first one builds
+        the event (and queries the orchestrator); the others find it recorded and skip.
+        """
+        with self._engine.begin() as connection:
+            connection.execute(select(func.pg_advisory_xact_lock(_period_lock(name, period))))
+            if self._has(connection, name, period):
+                log.info("event already recorded", event_name=name, period=period.isoformat())
+                return None
+            event = build()
+            inserted = self._insert(connection, event)
+        return event if inserted else None
+
     def record(self, event: Event) -> bool:
         """Store `event` unless one of its kind is already recorded for its period."""
+        with self._engine.begin() as connection:
+            return self._insert(connection, event)
+
+    def _insert(self, connection: Connection, event: Event) -> bool:
         statement = (
             pg_insert(outbox)
             .values(
@@ -83,8 +103,7 @@ class Outbox:
             )
             .on_conflict_do_nothing()
         )
-        with self._engine.begin() as connection:
-            inserted = connection.execute(statement).rowcount == 1
+        inserted = connection.execute(statement).rowcount == 1
         log.info(
             "event recorded" if inserted else "event already recorded",
             event_name=event.name,
@@ -96,9 +115,13 @@ class Outbox:
     def has(self, name: str, period: datetime) -> bool:
         """Whether an event of this kind is already recorded for `period`."""
         with self._engine.connect() as connection:
-            found = connection.scalar(
-                select(outbox.c.uuid).where(outbox.c.event == name, outbox.c.period == period)
-            )
+            return self._has(connection, name, period)
+
+    @staticmethod
+    def _has(connection: Connection, name: str, period: datetime) -> bool:
+        found = connection.scalar(
+            select(outbox.c.uuid).where(outbox.c.event == name, outbox.c.period == period)
+        )
         return found is not None
 
     def latest_period(self, name: str) -> datetime | None:
@@ -108,6 +131,20 @@ class Outbox:
                 select(func.max(outbox.c.period)).where(outbox.c.event == name)
             )
         return latest
+
+    def latest(self, name: str) -> RowMapping | None:
+        """The newest recorded event of this kind: its period, status and sent_at."""
+        with self._engine.connect() as connection:
+            return (
+                connection.execute(
+                    select(outbox.c.period, outbox.c.status, outbox.c.sent_at)
+                    .where(outbox.c.event == name)
+                    .order_by(outbox.c.period.desc())
+                    .limit(1)
+                )
+                .mappings()
+                .first()
+            )
 
     def status_counts(self) -> dict[str, int]:
         """How many events are in each status."""
@@ -203,6 +240,12 @@ class Outbox:
         if tried:
             values["attempts"] = outbox.c.attempts + 1
         connection.execute(update(outbox).where(outbox.c.uuid == key).values(**values))
+
+
+def _period_lock(name: str, period: datetime) -> int:
+    """A stable 64-bit advisory lock key for one event kind and period."""
+    digest = hashlib.blake2b(f"{name}|{period.isoformat()}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def _event_from_row(row: RowMapping) -> Event:

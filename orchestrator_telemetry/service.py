@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy import Engine
@@ -25,6 +26,17 @@ log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
+class Status:
+    """What `status` reports: identity, the last Summary, the outbox, what runs next."""
+
+    ucid: str | None
+    last_summary: dict[str, Any] | None
+    outbox: dict[str, int]
+    next_runs: dict[str, datetime | None]
+    overdue: list[str]
+
+
+@dataclass(frozen=True)
 class Plan:
     """What the daemon reports and when: identity source, versions, schedules, age limits."""
 
@@ -35,6 +47,7 @@ class Plan:
     summary_max_age: timedelta
     schema: str
     migrate_on_start: bool
+    grace: timedelta = timedelta(hours=1)
 
 
 class Telemetry:
@@ -80,17 +93,14 @@ class Telemetry:
 
     def record_summary(self, slot: datetime) -> Event | None:
         """Record the Summary of `slot` unless it is already recorded; return it if recorded."""
-        # Checked first so replicas that lost the race do not query the orchestrator at all.
-        if self.outbox.has(EventName.SUMMARY, slot):
-            log.info("summary already recorded", period=slot.isoformat())
-            return None
-        event = self.build_summary(slot)
-        return event if self.outbox.record(event) else None
+        # The counts are read only by the replica that records: the others skip the query.
+        return self.outbox.record_once(EventName.SUMMARY, slot, lambda: self.build_summary(slot))
 
     def record_heartbeat(self, slot: datetime) -> Event | None:
         """Record the Heartbeat of `slot` unless it is already recorded; return it if recorded."""
-        event = self.build_heartbeat(slot)
-        return event if self.outbox.record(event) else None
+        return self.outbox.record_once(
+            EventName.HEARTBEAT, slot, lambda: self.build_heartbeat(slot)
+        )
 
     def build_summary(self, slot: datetime) -> Event:
         """The Summary of `slot`, counting the 24 hours that end at it."""
@@ -130,6 +140,35 @@ class Telemetry:
     def deliver(self, *, ignore_backoff: bool = False) -> DeliveryReport:
         """Send everything due through the sink."""
         return self.outbox.deliver(self.sink, ignore_backoff=ignore_backoff)
+
+    def status(self) -> Status:
+        """The state of delivery, read from the daemon's own tables only."""
+        now = self._clock()
+        if not migrate.is_at_head(self._state, self.plan.schema):
+            unmigrated = f"schema {self.plan.schema!r} is not migrated to {migrate.head()}"
+            return Status(None, None, {}, {}, [unmigrated])
+        last = self.outbox.latest(EventName.SUMMARY)
+        counts = self.outbox.status_counts()
+        due = self.outbox.next_due()
+        overdue: list[str] = []
+        slot = self.plan.summary.latest_slot(now)
+        if slot is not None and now - slot > self.plan.grace:
+            delivered = last is not None and last["period"] >= slot and last["status"] == "sent"
+            if not delivered:
+                overdue.append(f"the Summary of {slot.isoformat()} is not delivered")
+        if due is not None and now - due > self.plan.grace:
+            overdue.append(f"pending events have been due since {due.isoformat()}")
+        return Status(
+            ucid=self.plan.configured_ucid or stored_ucid(self._state),
+            last_summary=dict(last) if last is not None else None,
+            outbox={name: counts.get(name, 0) for name in ("pending", "sent", "dead", "expired")},
+            next_runs={
+                "summary": self.plan.summary.next_slot(now),
+                "heartbeat": self.plan.heartbeat.next_slot(now),
+                "retry": due,
+            },
+            overdue=overdue,
+        )
 
     def preview(self) -> list[Event]:
         """The events of the latest slots, built now; nothing is written or sent."""
