@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.pool import NullPool
 
@@ -14,7 +16,9 @@ class Unavailable(Exception):
 
 
 def _connect_args(settings: DatabaseSettings, *, read_only: bool) -> dict[str, object]:
-    options = f"-c statement_timeout={round(settings.statement_timeout * 1000)}"
+    # Rounded up: PostgreSQL reads 0 as "no timeout", the opposite of a tiny one.
+    timeout_ms = max(1, math.ceil(settings.statement_timeout * 1000))
+    options = f"-c statement_timeout={timeout_ms}"
     if read_only:
         # Enforced by the server for every transaction, whatever a query says.
         options += " -c default_transaction_read_only=on"

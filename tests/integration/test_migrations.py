@@ -77,7 +77,7 @@ def test_models_and_migrations_agree(engine: Engine) -> None:
 
 def test_any_schema_name_can_be_configured(orchestrator_db_url: str) -> None:
     engine = state_engine(
-        orchestrator_db_url, DatabaseSettings(), StateSettings(schema="telemetry_2")
+        orchestrator_db_url, DatabaseSettings(), StateSettings(schema_name="telemetry_2")
     )
     try:
         migrate.upgrade(engine, "telemetry_2")
