@@ -22,10 +22,11 @@ from typing import Any, Literal, TextIO
 
 import structlog
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 
 from . import __version__, logs, migrate
 from .config import CONFIG_ENV, Config, ConfigError, Settings, env_name, keys, load
-from .database import Unavailable, orchestrator_engine, state_engine
+from .database import Unavailable, first_line, orchestrator_engine, state_engine
 from .events import EventName, Versions, rfc3339
 from .outbox import Outbox, RetryPolicy
 from .schedule import Clock, Schedule, utc_now
@@ -68,6 +69,9 @@ def _dispatch(command: str, args: argparse.Namespace, environ: Mapping[str, str]
         return handler(config, args)
     except (Unavailable, migrate.SchemaError) as exc:
         log.error("cannot use the database", command=command, error=str(exc))
+        return UNAVAILABLE
+    except OperationalError as exc:  # a connection lost somewhere no narrower handler covers
+        log.error("cannot use the database", command=command, error=first_line(exc))
         return UNAVAILABLE
 
 
@@ -124,7 +128,9 @@ def _default_config() -> Path | None:
 
 
 @dataclass
-class _App:
+class App:
+    """The composed daemon: its use cases and the engines it owns."""
+
     telemetry: Telemetry
     engines: tuple[Engine, Engine]
 
@@ -136,7 +142,8 @@ class _App:
 
 
 @contextmanager
-def _app(config: Config, clock: Clock, sink: EventSink | None = None) -> Iterator[_App]:
+def application(config: Config, clock: Clock, sink: EventSink | None = None) -> Iterator[App]:
+    """Compose engines, outbox and sink from `config`; close them all on exit."""
     settings = config.settings
     url = settings.database.url
     if url is None:  # load() reports this as a configuration error first
@@ -151,7 +158,7 @@ def _app(config: Config, clock: Clock, sink: EventSink | None = None) -> Iterato
         sink=sink or _sink(config, sys.stdout),
         clock=clock,
     )
-    app = _App(telemetry, (orchestrator, state))
+    app = App(telemetry, (orchestrator, state))
     try:
         yield app
     finally:
@@ -213,12 +220,14 @@ def _run(config: Config, args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     schedule = config.settings.schedule
-    with _app(config, utc_now) as app:
+    with application(config, utc_now) as app:
         daemon = Daemon(
             app.telemetry,
             clock=utc_now,
             misfire_grace_time=schedule.misfire_grace_time,
             heartbeat_at_start=schedule.heartbeat_at_start,
+            retry_first=timedelta(seconds=config.settings.delivery.retry_initial),
+            retry_last=timedelta(seconds=config.settings.delivery.retry_max),
         )
         daemon.start()
         while not stop.wait(timeout=1.0):
@@ -232,23 +241,33 @@ def _run(config: Config, args: argparse.Namespace) -> int:
 
 def _once(config: Config, args: argparse.Namespace) -> int:
     which: Literal["summary", "heartbeat", "all"] = args.event
-    with _app(config, utc_now) as app:
+    with application(config, utc_now) as app:
         telemetry = app.telemetry
         telemetry.prepare()
         now = utc_now()
+        wanted: list[tuple[str, datetime]] = []
         if which in {"summary", "all"}:
             for slot in telemetry.missed_summary_slots(now):
                 telemetry.record_summary(slot)
+            summary_slot = telemetry.plan.summary.latest_slot(now)
+            if summary_slot is not None:
+                wanted.append((EventName.SUMMARY, summary_slot))
         if which in {"heartbeat", "all"}:
             heartbeat_slot = telemetry.plan.heartbeat.latest_slot(now)
             if heartbeat_slot is not None:
                 telemetry.record_heartbeat(heartbeat_slot)
+                wanted.append((EventName.HEARTBEAT, heartbeat_slot))
         report = telemetry.deliver(ignore_backoff=True)
         pending = telemetry.outbox.status_counts().get("pending", 0)
-    delivered = not report.failed and not report.dead and pending == 0
+        # The latest slot's events must be sent, whatever an earlier run did to them.
+        undelivered = [
+            name for name, slot in wanted if telemetry.outbox.status_of(name, slot) != "sent"
+        ]
+    delivered = not undelivered and not report.failed and pending == 0
     log.info(
         "once finished",
         outcome="ok" if delivered else "not delivered",
+        undelivered=undelivered,
         sent=len(report.sent),
         failed=len(report.failed),
         dead=len(report.dead),
@@ -258,7 +277,7 @@ def _once(config: Config, args: argparse.Namespace) -> int:
 
 
 def _preview(config: Config, args: argparse.Namespace) -> int:
-    with _app(config, utc_now, sink=ConsoleSink(sys.stderr)) as app:
+    with application(config, utc_now, sink=ConsoleSink(sys.stderr)) as app:
         built = app.telemetry.preview()
     json.dump([event.to_capture() for event in built], sys.stdout, indent=2)
     sys.stdout.write("\n")
@@ -292,7 +311,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _status(config: Config, args: argparse.Namespace) -> int:
-    with _app(config, utc_now, sink=ConsoleSink(sys.stderr)) as app:
+    with application(config, utc_now, sink=ConsoleSink(sys.stderr)) as app:
         status = app.telemetry.status()
     last = status.last_summary
     lines = {

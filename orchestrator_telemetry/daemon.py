@@ -24,8 +24,6 @@ log = structlog.get_logger(__name__)
 
 # Failures that are expected in operation and explained by their message: no traceback for them.
 _EXPECTED = (Unavailable, SchemaError)
-# After a failed run (database down, say): retry after 15 s, doubling up to 5 minutes.
-_RETRY_FIRST, _RETRY_LAST = timedelta(seconds=15), timedelta(minutes=5)
 
 
 class _DaemonThreadExecutor(BaseExecutor):  # type: ignore[misc]  # APScheduler 3 is untyped
@@ -54,10 +52,14 @@ class Daemon:
         clock: Clock,
         misfire_grace_time: int,
         heartbeat_at_start: bool,
+        retry_first: timedelta = timedelta(minutes=1),
+        retry_last: timedelta = timedelta(hours=1),
     ) -> None:
         self._telemetry = telemetry
+        # Owed until recorded: a start whose first run fails still reports its Heartbeat later.
+        self._owes_heartbeat = heartbeat_at_start
+        self._retry_first, self._retry_last = retry_first, retry_last
         self._clock = clock
-        self._heartbeat_at_start = heartbeat_at_start
         self._busy = threading.Lock()  # one job at a time: summary and heartbeat share a minute
         self._failures = 0
         self._scheduler = BackgroundScheduler(
@@ -106,7 +108,7 @@ class Daemon:
         return finished
 
     def _startup(self) -> None:
-        self._run("startup", lambda: self._catch_up(heartbeat=self._heartbeat_at_start))
+        self._run("startup", lambda: self._catch_up(heartbeat=False))
 
     def _summary(self) -> None:
         self._run("summary", lambda: self._catch_up(heartbeat=False))
@@ -121,7 +123,8 @@ class Daemon:
     def _catch_up(self, *, heartbeat: bool) -> dict[str, Any]:
         # Every tick records every missed Summary, so a failed 00:00 run is repaired by the next
         # tick of any kind, not a day later.
-        recorded = self._telemetry.catch_up(heartbeat=heartbeat)
+        recorded = self._telemetry.catch_up(heartbeat=heartbeat or self._owes_heartbeat)
+        self._owes_heartbeat = False
         fields: dict[str, Any] = {"recorded": [event.name for event in recorded]}
         for event in recorded:
             if "summary" in event.properties:
@@ -157,7 +160,7 @@ class Daemon:
     def _retry_soon(self) -> None:
         """After a failed run, try again with backoff rather than waiting for the next slot."""
         self._failures += 1
-        wait = min(_RETRY_FIRST * 2 ** min(self._failures - 1, 8), _RETRY_LAST)
+        wait = min(self._retry_first * 2 ** min(self._failures - 1, 16), self._retry_last)
         self._reschedule(self._clock() + wait)
 
     def _schedule_retry(self, due: datetime | None) -> None:

@@ -132,6 +132,14 @@ class Outbox:
             )
         return latest
 
+    def status_of(self, name: str, period: datetime) -> str | None:
+        """The status of the `name` event of `period`, or None if it was never recorded."""
+        with self._engine.connect() as connection:
+            status: str | None = connection.scalar(
+                select(outbox.c.status).where(outbox.c.event == name, outbox.c.period == period)
+            )
+        return status
+
     def latest(self, name: str) -> RowMapping | None:
         """The newest recorded event of this kind: its period, status and sent_at."""
         with self._engine.connect() as connection:

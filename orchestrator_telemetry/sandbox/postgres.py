@@ -168,19 +168,51 @@ class LocalPostgres:
             cwd=base,
             what="initdb",
         )
-        port = free_port()
+        self._port = free_port()
+        self._pg_start()
+
+    def _pg_start(self) -> None:
+        if self._base is None or self._pg_ctl is None or self._port is None:
+            raise SandboxError("the local PostgreSQL server was never started")
+        home = self._base / "pg"
         options = (
-            f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={sockets}"
+            f"-p {self._port} -c listen_addresses=127.0.0.1"
+            f" -c unix_socket_directories={home / 'socket'}"
             " -c fsync=off -c full_page_writes=off -c synchronous_commit=off"
         )
         log = home / "server.log"
         _run(
-            [bindir / "pg_ctl", "start", "-D", data, "-w", "-t", "60", "-l", log, "-o", options],
-            cwd=base,
+            [
+                self._pg_ctl,
+                "start",
+                "-D",
+                home / "data",
+                "-w",
+                "-t",
+                "60",
+                "-l",
+                log,
+                "-o",
+                options,
+            ],
+            cwd=self._base,
             what="pg_ctl start",
             log=log,
         )
-        self._port = port
+
+    def halt(self) -> None:
+        """Stop the server but keep its data and port, as an outage would."""
+        if self._base is None or self._pg_ctl is None:
+            raise SandboxError("the local PostgreSQL server is not running")
+        _run(
+            [self._pg_ctl, "stop", "-D", self._base / "pg" / "data", "-m", "fast", "-w"],
+            cwd=self._base,
+            what="pg_ctl stop",
+        )
+
+    def resume(self) -> None:
+        """Start a halted server again, with the same data on the same port."""
+        self._pg_start()
 
     def stop(self) -> None:
         """Stop the server (fast shutdown) and remove its directory; safe to call twice."""

@@ -1,0 +1,196 @@
+"""The daemon (`run`) as a process: delivers at start, stops cleanly on a signal, sends once."""
+
+from __future__ import annotations
+
+import signal
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, Engine, text
+
+from orchestrator_telemetry.sandbox.demo import as_summary
+from orchestrator_telemetry.sandbox.devtron import load_sample_data
+from orchestrator_telemetry.schedule import Schedule, utc_now
+from tests.support.capture import CaptureServer
+from tests.support.cli import API_KEY, CliProcess, cli_env, plain_url
+
+pytestmark = pytest.mark.integration
+
+STARTUP_TIMEOUT = 10.0  # generous: the first run needs a process start and a migration
+SHUTDOWN_TIMEOUT = 10.0  # the grace period a container runtime gives before SIGKILL
+
+
+@pytest.fixture
+def server() -> Iterator[CaptureServer]:
+    """A capture server for this test."""
+    with CaptureServer() as capture_server:
+        yield capture_server
+
+
+@dataclass(frozen=True)
+class Sample:
+    """The sample installation's latest Summary slot and the counts its Summary must show."""
+
+    slot: datetime
+    summary: dict[str, int]
+
+
+@pytest.fixture
+def sample(orchestrator_engine: Engine) -> Sample:
+    """Load the sample installation, dated at the latest slot of the default Summary schedule."""
+    slot = Schedule("0 0 * * *").latest_slot(utc_now())
+    assert slot is not None
+    with orchestrator_engine.begin() as connection:
+        counts = load_sample_data(connection, slot)
+    return Sample(slot, as_summary(counts))
+
+
+@pytest.fixture
+def env(orchestrator_db_url: str, server: CaptureServer) -> dict[str, str]:
+    """The daemon's whole environment: this database, the capture server, JSON logs.
+
+    The application name is this test's own, so its connections can be told from any other's.
+    """
+    return cli_env(
+        OT_DATABASE_URL=plain_url(orchestrator_db_url),
+        OT_DATABASE_APPLICATION_NAME=f"ot-test-{uuid.uuid4().hex[:12]}",
+        OT_POSTHOG_HOST=server.url,
+        OT_POSTHOG_API_KEY=API_KEY,
+    )
+
+
+def named(server: CaptureServer, name: str) -> list[dict[str, Any]]:
+    """The events PostHog accepted with this name."""
+    return [event for event in server.events if event["event"] == name]
+
+
+def eventually(condition: Callable[[], bool], timeout: float) -> bool:
+    """Poll `condition` until it holds or `timeout` passes; return whether it held."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def connections_named(engine: Engine, application_name: str) -> int:
+    with engine.connect() as connection:
+        count = connection.scalar(
+            text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :name"),
+            {"name": application_name},
+        )
+    return int(count or 0)
+
+
+def is_startup_run(line: dict[str, Any]) -> bool:
+    return line["msg"] == "job finished" and line.get("job") == "startup"
+
+
+def lock_users_table(connection: Connection) -> None:
+    """Hold an exclusive lock on `users` until `connection` rolls back: Summary counts wait."""
+    connection.execute(text("LOCK TABLE public.users IN ACCESS EXCLUSIVE MODE"))
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_run_delivers_at_start_and_stops_cleanly_on_a_signal(
+    signum: signal.Signals,
+    env: dict[str, str],
+    server: CaptureServer,
+    orchestrator_engine: Engine,
+    sample: Sample,
+) -> None:
+    application_name = env["OT_DATABASE_APPLICATION_NAME"]
+    with ExitStack() as stack:
+        # Held up on a locked table, the daemon's connection is visible under its name: so
+        # "none left" at the end is a finding, not a name that was never used.
+        blocker = stack.enter_context(orchestrator_engine.connect())
+        lock_users_table(blocker)
+        daemon = stack.enter_context(CliProcess("run", env=env))
+        waiting = eventually(
+            lambda: connections_named(orchestrator_engine, application_name) > 0, STARTUP_TIMEOUT
+        )
+        assert waiting, daemon.describe()
+        blocker.rollback()
+
+        delivered = eventually(
+            lambda: bool(named(server, "Summary")) and bool(named(server, "Heartbeat")),
+            STARTUP_TIMEOUT,
+        )
+        assert delivered, daemon.describe()
+        [summary] = named(server, "Summary")
+        assert summary["properties"]["summary"] == sample.summary
+        assert datetime.fromisoformat(summary["timestamp"]) == sample.slot
+
+        code = daemon.stop(signum, timeout=SHUTDOWN_TIMEOUT)
+
+        assert code == 0, daemon.describe()
+        logs = daemon.logs
+        assert logs[-1]["msg"] == "stopped", daemon.describe()
+        assert [line for line in logs if line["level"] in {"error", "critical"}] == []
+        assert daemon.stderr_lines == []
+    # A backend goes away a moment after its client: allow it that moment, not more.
+    gone = eventually(lambda: connections_named(orchestrator_engine, application_name) == 0, 3.0)
+    assert gone
+
+
+def test_a_restart_in_the_same_period_sends_nothing_twice(
+    env: dict[str, str], server: CaptureServer
+) -> None:
+    with CliProcess("run", env=env) as first:
+        started = first.wait_for_log(is_startup_run, STARTUP_TIMEOUT)
+        assert started["outcome"] == "ok", first.describe()
+        assert started["sent"] == 2, first.describe()
+        assert first.stop() == 0, first.describe()
+    assert len(named(server, "Summary")) == 1
+    assert len(named(server, "Heartbeat")) == 1
+
+    with CliProcess("run", env=env) as second:
+        restarted = second.wait_for_log(is_startup_run, STARTUP_TIMEOUT)
+        assert restarted["outcome"] == "ok", second.describe()
+        assert restarted["recorded"] == [], second.describe()
+        assert restarted["sent"] == 0, second.describe()
+        assert second.stop() == 0, second.describe()
+
+    assert len(named(server, "Summary")) == 1
+    assert len(named(server, "Heartbeat")) == 1
+    assert len(server.requests) == 2
+
+
+def test_a_signal_during_a_stuck_run_still_stops_within_the_grace_period(
+    env: dict[str, str],
+    server: CaptureServer,
+    orchestrator_engine: Engine,
+    sample: Sample,
+) -> None:
+    application_name = env["OT_DATABASE_APPLICATION_NAME"]
+    with orchestrator_engine.connect() as blocker:
+        lock_users_table(blocker)
+        with CliProcess("run", env=env) as stuck:
+            waiting = eventually(
+                lambda: connections_named(orchestrator_engine, application_name) > 0,
+                STARTUP_TIMEOUT,
+            )
+            assert waiting, stuck.describe()
+
+            code = stuck.stop(signal.SIGTERM, timeout=SHUTDOWN_TIMEOUT)
+
+            assert code == 0, stuck.describe()
+            assert stuck.logs[-1]["msg"] == "stopped", stuck.describe()
+        blocker.rollback()
+    assert server.events == []
+
+    with CliProcess("run", env=env) as restarted:
+        # The abandoned Summary is not lost: the next start delivers it.
+        started = restarted.wait_for_log(is_startup_run, STARTUP_TIMEOUT)
+        assert started["outcome"] == "ok", restarted.describe()
+        assert restarted.stop() == 0, restarted.describe()
+    [summary] = named(server, "Summary")
+    assert summary["properties"]["summary"] == sample.summary
+    assert len(named(server, "Heartbeat")) == 1

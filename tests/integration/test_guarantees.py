@@ -1,0 +1,307 @@
+"""The promises: never lose a Summary, never send two for one period, never leak a secret.
+
+Each test breaks something real (the PostHog endpoint, the database server, the process itself)
+and checks what reached the capture server and what the outbox holds afterwards.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.pool import NullPool
+
+from orchestrator_telemetry.cli import application
+from orchestrator_telemetry.config import load
+from orchestrator_telemetry.events import EventName
+from orchestrator_telemetry.sandbox.demo import as_summary
+from orchestrator_telemetry.sandbox.devtron import create_schema, load_sample_data
+from orchestrator_telemetry.sandbox.postgres import LocalPostgres, free_port
+from orchestrator_telemetry.schedule import Schedule, utc_now
+from orchestrator_telemetry.sinks import MemorySink
+from tests.support.capture import CaptureServer, Reply
+from tests.support.cli import (
+    API_KEY,
+    CLI,
+    CliProcess,
+    CliResult,
+    cli_env,
+    log_lines,
+    plain_url,
+    run_cli,
+)
+
+pytestmark = pytest.mark.integration
+
+SLOT = Schedule("0 0 * * *").latest_slot(utc_now())
+
+
+@pytest.fixture
+def capture() -> Iterator[CaptureServer]:
+    with CaptureServer() as server:
+        yield server
+
+
+@pytest.fixture
+def expected(orchestrator_engine: Engine) -> dict[str, int]:
+    """Load the sample installation; return the counts the latest slot's Summary must show."""
+    assert SLOT is not None
+    with orchestrator_engine.begin() as connection:
+        return as_summary(load_sample_data(connection, SLOT))
+
+
+def env_for(url: str, capture: CaptureServer, **extra: str) -> dict[str, str]:
+    variables = {
+        "OT_DATABASE_URL": plain_url(url),
+        "OT_POSTHOG_HOST": capture.url,
+        "OT_POSTHOG_API_KEY": API_KEY,
+        "OT_POSTHOG_TIMEOUT": "1",
+    }
+    return cli_env(**{**variables, **extra})
+
+
+def outbox_rows(engine: Engine) -> list[tuple[str, datetime, str]]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT event, period, status FROM orchestrator_telemetry.outbox ORDER BY period")
+        )
+        return [(row.event, row.period, row.status) for row in rows]
+
+
+def accepted(capture: CaptureServer, name: str) -> list[dict[str, object]]:
+    return [event for event in capture.events if event["event"] == name]
+
+
+def test_an_outage_of_503s_then_timeouts_loses_nothing_and_sends_each_event_once(
+    orchestrator_db_url: str,
+    orchestrator_engine: Engine,
+    expected: dict[str, int],
+    capture: CaptureServer,
+) -> None:
+    env = env_for(orchestrator_db_url, capture)
+    capture.respond_with(Reply.error(503), Reply.error(503), Reply.slow(2, 503), Reply.slow(2, 503))
+
+    assert run_cli("once", env=env).returncode == 1  # both events answered 503
+    assert run_cli("once", env=env).returncode == 1  # both events timed out
+    recovered = run_cli("once", env=env)
+
+    assert recovered.returncode == 0, recovered.describe()
+    uuids = Counter(str(event["uuid"]) for event in capture.events)
+    assert len(uuids) == 2
+    assert set(uuids.values()) == {1}
+    [summary] = accepted(capture, "Summary")
+    assert summary["properties"]["summary"] == expected  # type: ignore[index]
+    assert [status for *_, status in outbox_rows(orchestrator_engine)] == ["sent", "sent"]
+
+
+def test_a_database_outage_fails_cleanly_and_the_next_run_delivers(capture: CaptureServer) -> None:
+    with LocalPostgres() as server:
+        url = server.create_database("orchestrator")
+        engine = create_engine(url, poolclass=NullPool)
+        with engine.begin() as connection:
+            create_schema(connection)
+        engine.dispose()
+        env = env_for(url + "?connect_timeout=2", capture)
+        capture.respond_with(Reply.error(503), Reply.error(503))
+        assert run_cli("once", env=env).returncode == 1  # recorded, not delivered
+
+        server.halt()
+        down = run_cli("once", env=env)
+        server.resume()
+        up = run_cli("once", env=env)
+
+    assert down.returncode == 3, down.describe()
+    assert "Traceback" not in down.output
+    [error] = [line for line in down.logs if line["level"] == "error"]
+    assert str(error["error"]).startswith("state database:")
+    assert up.returncode == 0, up.describe()
+    assert sorted(str(event["event"]) for event in capture.events) == ["Heartbeat", "Summary"]
+
+
+def test_five_daemons_started_together_send_one_summary_and_one_heartbeat(
+    orchestrator_db_url: str,
+    orchestrator_engine: Engine,
+    expected: dict[str, int],
+    capture: CaptureServer,
+) -> None:
+    env = env_for(orchestrator_db_url, capture)
+    daemons = [CliProcess("run", env=env) for _ in range(5)]
+    try:
+        for daemon in daemons:
+            daemon.wait_for_log(
+                lambda line: line["msg"] == "job finished" and line.get("job") == "startup", 30
+            )
+        codes = [daemon.stop() for daemon in daemons]
+    finally:
+        for daemon in daemons:
+            daemon.__exit__(None, None, None)
+
+    assert codes == [0] * 5
+    assert Counter(str(event["event"]) for event in capture.events) == {
+        "Summary": 1,
+        "Heartbeat": 1,
+    }
+    assert len({str(request.body["batch"][0]["uuid"]) for request in capture.requests}) == 2
+    assert [(event, status) for event, _, status in outbox_rows(orchestrator_engine)] in (
+        [("Summary", "sent"), ("Heartbeat", "sent")],
+        [("Heartbeat", "sent"), ("Summary", "sent")],
+    )
+
+
+def test_a_process_killed_between_send_and_mark_resends_the_same_event(
+    orchestrator_db_url: str, expected: dict[str, int], capture: CaptureServer
+) -> None:
+    env = env_for(orchestrator_db_url, capture, OT_POSTHOG_TIMEOUT="10")
+    capture.respond_with(Reply.slow(5, 200))  # PostHog has the event; the answer never arrives
+    process = subprocess.Popen([*CLI, "once", "--event", "summary"], env=env)
+    try:
+        capture.wait_for_requests(1, timeout=20)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+    again = run_cli("once", "--event", "summary", env=env)
+
+    assert again.returncode == 0, again.describe()
+    first, second = (request.body["batch"][0] for request in capture.requests)
+    assert first["uuid"] == second["uuid"]
+    assert first["timestamp"] == second["timestamp"]
+    assert first["properties"]["summary"] == second["properties"]["summary"] == expected
+
+
+def test_a_summary_slot_missed_while_down_is_recorded_at_the_next_start(
+    orchestrator_db_url: str, expected: dict[str, int]
+) -> None:
+    config = load(
+        None, {"OT_DATABASE_URL": orchestrator_db_url, "OT_IDENTITY_UCID": "missedslot000000"}
+    )
+    day_one = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
+    now = [day_one + timedelta(hours=1)]
+    sink = MemorySink()
+    with application(config, lambda: now[0], sink) as app:
+        app.telemetry.prepare()
+        app.telemetry.catch_up()
+        now[0] = day_one + timedelta(days=3, hours=5)  # down for three slots
+        app.telemetry.catch_up()
+        app.telemetry.deliver()
+
+    summaries = [event.period for event in sink.events if event.name == EventName.SUMMARY]
+    assert summaries == [day_one + timedelta(days=n) for n in range(4)]
+
+
+def test_a_missing_orchestrator_table_costs_one_count_not_the_summary(
+    orchestrator_db_url: str,
+    orchestrator_engine: Engine,
+    expected: dict[str, int],
+    capture: CaptureServer,
+) -> None:
+    with orchestrator_engine.begin() as connection:
+        connection.execute(text("DROP TABLE ci_pipeline CASCADE"))
+
+    result = run_cli("once", "--event", "summary", env=env_for(orchestrator_db_url, capture))
+
+    assert result.returncode == 0, result.describe()
+    [summary] = accepted(capture, "Summary")
+    assert summary["properties"]["summary"] == {**expected, "ciCountPerDay": -1}  # type: ignore[index]
+    [failure] = [line for line in result.logs if line["msg"] == "metric failed; reported as -1"]
+    assert failure["metric"] == "ciCountPerDay"
+
+
+def test_a_least_privileged_role_is_enough(
+    orchestrator_db_url: str,
+    orchestrator_engine: Engine,
+    expected: dict[str, int],
+    capture: CaptureServer,
+) -> None:
+    database = orchestrator_engine.url.database
+    with orchestrator_engine.begin() as admin:
+        admin.execute(text("DROP ROLE IF EXISTS telemetry_reader"))
+        admin.execute(text("CREATE ROLE telemetry_reader LOGIN PASSWORD 'reader-pw'"))
+        admin.execute(text("REVOKE CREATE ON SCHEMA public FROM PUBLIC"))
+        admin.execute(text(f'REVOKE ALL ON DATABASE "{database}" FROM PUBLIC'))
+        admin.execute(text(f'GRANT CONNECT ON DATABASE "{database}" TO telemetry_reader'))
+        admin.execute(
+            text(
+                "GRANT SELECT ON users, cluster, environment, app, ci_pipeline, pipeline"
+                " TO telemetry_reader"
+            )
+        )
+        admin.execute(text("CREATE SCHEMA orchestrator_telemetry AUTHORIZATION telemetry_reader"))
+    reader = orchestrator_engine.url.set(username="telemetry_reader", password="reader-pw")
+    try:
+        result = run_cli("once", env=env_for(reader.render_as_string(hide_password=False), capture))
+        assert result.returncode == 0, result.describe()
+        [summary] = accepted(capture, "Summary")
+        assert summary["properties"]["summary"] == expected  # type: ignore[index]
+        assert "reader-pw" not in result.output
+    finally:
+        with orchestrator_engine.begin() as admin:
+            admin.execute(text("DROP SCHEMA orchestrator_telemetry CASCADE"))
+            admin.execute(text("DROP OWNED BY telemetry_reader"))
+            admin.execute(text("DROP ROLE telemetry_reader"))
+
+
+def test_no_secret_is_printed_by_a_failing_run(capture: CaptureServer) -> None:
+    password, key = "pw-Zq8vN3kL0s", "phc_Zq8vN3kL0sKeyMaterial"
+    closed = f"postgresql://devtron:{password}@127.0.0.1:{free_port()}/orchestrator"
+    env = cli_env(OT_DATABASE_URL=closed, OT_POSTHOG_API_KEY=key, OT_POSTHOG_HOST=capture.url)
+
+    results: dict[str, tuple[CliResult, int]] = {
+        "once": (run_cli("once", env=env), 3),
+        "status": (run_cli("status", env=env), 3),
+        "preview": (run_cli("preview", env=env), 3),
+        "migrate": (run_cli("migrate", env=env), 3),
+        "check-config": (run_cli("check-config", env=env), 0),
+        "bad cron": (run_cli("once", env={**env, "OT_SCHEDULE_SUMMARY": "bad cron"}), 2),
+    }
+
+    for name, (result, code) in results.items():
+        assert result.returncode == code, f"{name}: {result.describe()}"
+        assert password not in result.output, result.describe()
+        assert key not in result.output, result.describe()
+        assert "Traceback" not in result.output, result.describe()
+
+
+def test_a_rejected_api_key_is_logged_with_its_source_and_kept(
+    orchestrator_db_url: str,
+    orchestrator_engine: Engine,
+    expected: dict[str, int],
+    capture: CaptureServer,
+) -> None:
+    capture.respond_with(Reply.error(401, "invalid API key"), Reply.error(401, "invalid API key"))
+
+    rejected = run_cli("once", env=env_for(orchestrator_db_url, capture))
+
+    assert rejected.returncode == 1
+    errors = [line for line in rejected.logs if line["level"] == "error"]
+    assert errors and all("OT_POSTHOG_API_KEY" in str(line["reason"]) for line in errors)
+    assert API_KEY not in rejected.output
+    assert [status for *_, status in outbox_rows(orchestrator_engine)] == ["pending", "pending"]
+
+
+def test_the_daemon_survives_a_database_that_is_down_at_start(capture: CaptureServer) -> None:
+    with LocalPostgres() as server:
+        url = server.create_database("orchestrator")
+        engine = create_engine(url, poolclass=NullPool)
+        with engine.begin() as connection:
+            create_schema(connection)
+        engine.dispose()
+        server.halt()
+        env = env_for(url + "?connect_timeout=2", capture, OT_DELIVERY_RETRY_INITIAL="1")
+        with CliProcess("run", env=env) as daemon:
+            daemon.wait_for_log(lambda line: line.get("outcome") == "failed", 30)
+            server.resume()
+            daemon.wait_for_log(
+                lambda line: line["msg"] == "job finished" and line.get("outcome") == "ok", 30
+            )
+            assert daemon.stop() == 0
+
+    assert sorted(str(event["event"]) for event in capture.events) == ["Heartbeat", "Summary"]
+    assert not [line for line in log_lines("\n".join(daemon.stdout_lines)) if "exception" in line]
