@@ -15,7 +15,8 @@ class Unavailable(Exception):
     """A database could not be reached; the message says which and why, never the URL."""
 
 
-def _connect_args(settings: DatabaseSettings, *, read_only: bool) -> dict[str, object]:
+def connect_args(settings: DatabaseSettings, *, read_only: bool) -> dict[str, object]:
+    """The libpq parameters every connection opens with: timeouts, identity, read-only."""
     # Rounded up: PostgreSQL reads 0 as "no timeout", the opposite of a tiny one.
     timeout_ms = max(1, math.ceil(settings.statement_timeout * 1000))
     options = f"-c statement_timeout={timeout_ms}"
@@ -34,7 +35,7 @@ def orchestrator_engine(url: str, settings: DatabaseSettings) -> Engine:
     return create_engine(
         url,
         poolclass=NullPool,  # a sidecar that runs a few times a day holds no connection in between
-        connect_args=_connect_args(settings, read_only=True),
+        connect_args=connect_args(settings, read_only=True),
         hide_parameters=True,
     ).execution_options(postgresql_readonly=True)
 
@@ -44,7 +45,7 @@ def state_engine(url: str, database: DatabaseSettings, state: StateSettings) -> 
     return create_engine(
         url,
         poolclass=NullPool,
-        connect_args=_connect_args(database, read_only=False),
+        connect_args=connect_args(database, read_only=False),
         hide_parameters=True,
     ).execution_options(schema_translate_map=in_schema(state.schema_name))
 

@@ -604,20 +604,6 @@ def test_the_orchestrator_database_cannot_be_written_through_the_engine(engine: 
     assert isinstance(raised.value.orig, psycopg2.errors.ReadOnlySqlTransaction)
 
 
-def test_a_sub_millisecond_statement_timeout_is_not_turned_into_no_timeout(
-    orchestrator_db_url: str,
-) -> None:
-    # statement_timeout is configured in seconds and any positive value is accepted; the server
-    # counts whole milliseconds, and for it 0 means no timeout at all.
-    settings = DatabaseSettings(
-        application_name=unique_application_name(), statement_timeout=0.0004
-    )
-    with engine_under_test(orchestrator_db_url, settings) as engine, engine.connect() as conn:
-        shown = conn.exec_driver_sql("SHOW statement_timeout").scalar_one()
-
-    assert shown != "0"
-
-
 def test_collect_holds_no_connection_once_it_returns(
     orchestrator_db_url: str, orchestrator_engine: Engine
 ) -> None:
