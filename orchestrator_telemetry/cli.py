@@ -1,7 +1,7 @@
-"""The command line and composition root: configuration, engines, sink, daemon; exit codes.
+"""The command line: parse arguments, load configuration, run one command, map exit codes.
 
 Exit codes: 0 success; 1 something was not delivered (or a run failed); 2 bad configuration or
-usage; 3 a database could not be reached or its schema cannot be used.
+usage; 3 a database or the Kubernetes API could not be reached, or the schema cannot be used.
 """
 
 from __future__ import annotations
@@ -13,28 +13,26 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Any, Literal, TextIO
+from typing import Any, Literal
 
 import structlog
-from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from . import __version__, logs, migrate
-from .config import CONFIG_ENV, Config, ConfigError, Settings, env_name, keys, load
-from .database import Unavailable, first_line, orchestrator_engine, state_engine
-from .events import EventName, Versions, rfc3339
-from .outbox import Outbox, RetryPolicy
-from .schedule import Clock, Schedule, utc_now
-from .service import Plan, Telemetry
-from .sinks import ConsoleSink, EventSink, PosthogSink
+from .app import application, opt_out_reason
+from .config import CONFIG_ENV, Config, ConfigError, env_name, keys, load
+from .database import Unavailable, first_line, state_engine
+from .endpoints import Endpoints
+from .events import INSTALLER_EVENTS, EventName, rfc3339
+from .monitoring import Monitor
+from .schedule import utc_now
+from .sinks import ConsoleSink
 
 OK, NOT_DELIVERED, BAD_CONFIG, UNAVAILABLE = 0, 1, 2, 3
-SHUTDOWN_TIMEOUT = 8.0  # seconds; leaves room inside a 10 s grace period for flush and dispose
+SHUTDOWN_TIMEOUT = 5.0  # seconds; leaves room inside a 10 s grace period for flush and dispose
 
 log = structlog.get_logger("orchestrator_telemetry")
 
@@ -49,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(command: str, args: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    needs_key = command in {"run", "once"}
+    needs_key = command in {"run", "once", "emit"}
     try:
         config = load(args.config, environ, require_api_key=needs_key)
     except ConfigError as exc:
@@ -79,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="orchestrator-telemetry",
         description="Send Devtron's anonymous usage telemetry (Heartbeat, Summary) to PostHog.",
-        epilog="Exit codes: 0 ok, 1 not delivered, 2 bad configuration, 3 database unavailable.",
+        epilog="Exit codes: 0 ok, 1 not delivered, 2 bad configuration, 3 dependency unavailable.",
     )
     parser.add_argument("--version", action="version", version=__version__)
     common = argparse.ArgumentParser(add_help=False)
@@ -103,6 +101,12 @@ def _parser() -> argparse.ArgumentParser:
         parents=[common],
         help="print the events that would be sent now, as JSON; sends and writes nothing",
     )
+    emit = sub.add_parser(
+        "emit",
+        parents=[common],
+        help="record and deliver one installer lifecycle event (for a Helm hook or init container)",
+    )
+    emit.add_argument("event", choices=[name.value for name in INSTALLER_EVENTS], metavar="EVENT")
     sub.add_parser("migrate", parents=[common], help="create or upgrade the daemon's own schema")
     sub.add_parser(
         "status",
@@ -127,87 +131,6 @@ def _default_config() -> Path | None:
     return Path(value) if value else None
 
 
-@dataclass
-class App:
-    """The composed daemon: its use cases and the engines it owns."""
-
-    telemetry: Telemetry
-    engines: tuple[Engine, Engine]
-
-    def close(self) -> None:
-        """Flush the sink, then dispose the engines: whoever creates an engine disposes it."""
-        self.telemetry.sink.close()
-        for engine in self.engines:
-            engine.dispose()
-
-
-@contextmanager
-def application(config: Config, clock: Clock, sink: EventSink | None = None) -> Iterator[App]:
-    """Compose engines, outbox and sink from `config`; close them all on exit."""
-    settings = config.settings
-    url = settings.database.url
-    if url is None:  # load() reports this as a configuration error first
-        raise ConfigError(["database.url: not set"])
-    orchestrator = orchestrator_engine(url.get_secret_value(), settings.database)
-    state = state_engine(settings.state_url.get_secret_value(), settings.database, settings.state)
-    telemetry = Telemetry(
-        _plan(settings),
-        orchestrator=orchestrator,
-        state=state,
-        outbox=Outbox(state, clock, _retry_policy(settings)),
-        sink=sink or _sink(config, sys.stdout),
-        clock=clock,
-    )
-    app = App(telemetry, (orchestrator, state))
-    try:
-        yield app
-    finally:
-        app.close()
-
-
-def _plan(settings: Settings) -> Plan:
-    return Plan(
-        configured_ucid=settings.identity.ucid,
-        versions=Versions(
-            devtron=settings.devtron.version,
-            server=settings.devtron.server_version or "unknown",
-        ),
-        summary=Schedule(settings.schedule.summary),
-        heartbeat=Schedule(settings.schedule.heartbeat),
-        summary_max_age=timedelta(days=settings.delivery.summary_max_age_days),
-        schema=settings.state.schema_name,
-        migrate_on_start=settings.state.migrate_on_start,
-        grace=timedelta(seconds=settings.schedule.misfire_grace_time),
-    )
-
-
-def _retry_policy(settings: Settings) -> RetryPolicy:
-    delivery = settings.delivery
-    return RetryPolicy(
-        initial=timedelta(seconds=delivery.retry_initial),
-        maximum=timedelta(seconds=delivery.retry_max),
-        max_age={
-            EventName.HEARTBEAT.value: timedelta(hours=delivery.heartbeat_max_age_hours),
-            EventName.SUMMARY.value: timedelta(days=delivery.summary_max_age_days),
-        },
-    )
-
-
-def _sink(config: Config, stream: TextIO) -> EventSink:
-    settings = config.settings
-    if settings.delivery.sink == "console":
-        return ConsoleSink(stream)
-    key = settings.posthog.api_key
-    if key is None:
-        raise ConfigError(["posthog.api_key: not set"])
-    return PosthogSink(
-        key.get_secret_value(),
-        host=settings.posthog.host,
-        timeout=settings.posthog.timeout,
-        key_source=config.source_of("posthog.api_key"),
-    )
-
-
 def _run(config: Config, args: argparse.Namespace) -> int:
     from .daemon import Daemon  # noqa: PLC0415 - APScheduler is only needed by the daemon
 
@@ -219,31 +142,64 @@ def _run(config: Config, args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    schedule = config.settings.schedule
+    settings = config.settings
+    monitor = Monitor()
+    reason = opt_out_reason(config)
     with application(config, utc_now) as app:
         daemon = Daemon(
             app.telemetry,
             clock=utc_now,
-            misfire_grace_time=schedule.misfire_grace_time,
-            heartbeat_at_start=schedule.heartbeat_at_start,
-            retry_first=timedelta(seconds=config.settings.delivery.retry_initial),
-            retry_last=timedelta(seconds=config.settings.delivery.retry_max),
+            misfire_grace_time=settings.schedule.misfire_grace_time,
+            heartbeat_at_start=settings.schedule.heartbeat_at_start,
+            retry_first=timedelta(seconds=settings.delivery.retry_initial),
+            retry_last=timedelta(seconds=settings.delivery.retry_max),
+            monitor=monitor,
         )
-        daemon.start()
+        endpoints = Endpoints(
+            monitor,
+            alive=(lambda: not stop.is_set()) if reason else daemon.alive,
+            preview=lambda: [event.to_capture() for event in app.telemetry.preview()],
+        )
+        if settings.http.enabled:
+            try:
+                endpoints.start(settings.http.host, settings.http.port)
+            except OSError as exc:
+                where = f"{settings.http.host}:{settings.http.port}"
+                log.error(
+                    "cannot serve http; set http.port or http.enabled: false",
+                    address=where,
+                    error=exc.strerror or str(exc),
+                )
+                return BAD_CONFIG
+        if reason is None:
+            daemon.start()
+        else:
+            # Silent means silent: no scheduler, no query, no outbound connection of any kind.
+            log.warning("telemetry is disabled; nothing is collected or sent", reason=reason)
+            monitor.readiness.record(schema_at_head=True, database_ok=True, reason=reason)
         while not stop.wait(timeout=1.0):
-            if not daemon.alive():
+            if reason is None and not daemon.alive():
                 log.error("scheduler stopped unexpectedly")
                 return NOT_DELIVERED
-        daemon.stop(timeout=SHUTDOWN_TIMEOUT)
+        if reason is None:
+            daemon.stop(timeout=SHUTDOWN_TIMEOUT)
+        endpoints.stop()
     log.info("stopped")
     return OK
 
 
 def _once(config: Config, args: argparse.Namespace) -> int:
     which: Literal["summary", "heartbeat", "all"] = args.event
+    reason = opt_out_reason(config)
+    if reason is not None:
+        log.warning("telemetry is disabled; nothing is collected or sent", reason=reason)
+        return OK
     with application(config, utc_now) as app:
         telemetry = app.telemetry
         telemetry.prepare()
+        if telemetry.opted_out():
+            log.warning("this installation opted out (Devtron's opt-out lookup); nothing sent")
+            return OK
         now = utc_now()
         wanted: list[tuple[str, datetime]] = []
         if which in {"summary", "all"}:
@@ -274,6 +230,32 @@ def _once(config: Config, args: argparse.Namespace) -> int:
         pending=pending,
     )
     return OK if delivered else NOT_DELIVERED
+
+
+def _emit(config: Config, args: argparse.Namespace) -> int:
+    name = EventName(args.event)
+    reason = opt_out_reason(config)
+    if reason is not None:
+        log.warning("telemetry is disabled; nothing is collected or sent", reason=reason)
+        return OK
+    with application(config, utc_now) as app:
+        telemetry = app.telemetry
+        telemetry.prepare()
+        if telemetry.opted_out():
+            log.warning("this installation opted out (Devtron's opt-out lookup); nothing sent")
+            return OK
+        event = telemetry.record_installer_event(name)
+        report = telemetry.deliver(ignore_backoff=True)
+        status = telemetry.outbox.status_of(event.name, event.period)
+    # Not delivered now is not lost: the event is recorded, and the daemon delivers it later.
+    log.info(
+        "emit finished",
+        event_name=event.name,
+        uuid=str(event.uuid),
+        outcome="ok" if status == "sent" else "not delivered",
+        sent=len(report.sent),
+    )
+    return OK if status == "sent" else NOT_DELIVERED
 
 
 def _preview(config: Config, args: argparse.Namespace) -> int:
@@ -365,6 +347,7 @@ def _mask(section: str, key: str, secret: str) -> str:
 _COMMANDS = {
     "run": _run,
     "once": _once,
+    "emit": _emit,
     "preview": _preview,
     "migrate": _migrate,
     "status": _status,

@@ -96,12 +96,46 @@ class StateSettings(_Section):
     migrate_on_start: bool = True
 
 
+_HTTP_URL = r"^https?://[^\s/]+(/\S*)?$"
+
+
 class PosthogSettings(_Section):
     """The PostHog project events are delivered to."""
 
-    host: str = Field("https://app.posthog.com", pattern=r"^https?://[^\s/]+(/\S*)?$")
+    host: str = Field("https://app.posthog.com", pattern=_HTTP_URL)
     api_key: SecretStr | None = None
     timeout: PositiveFloat = 10.0
+    # Devtron's key endpoint; asked for the key (and host) only when api_key is not set.
+    key_url: str | None = Field(None, pattern=_HTTP_URL)
+
+
+class TelemetrySettings(_Section):
+    """Whether anything is collected or sent at all."""
+
+    enabled: bool = True
+    remote_opt_out: bool = False
+    opt_out_url: str = Field(
+        "https://telemetry.devtron.ai/devtron/telemetry/opt-out", pattern=_HTTP_URL
+    )
+    opt_out_cache_hours: PositiveFloat = 24.0
+
+
+class KubernetesSettings(_Section):
+    """Where Devtron keeps the installation's identity, and the cluster's version."""
+
+    enabled: bool | None = None  # default: when running in a cluster
+    namespace: str = Field("devtroncd", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    configmap: str = Field("devtron-ucid", min_length=1)
+    timeout: PositiveFloat = 5.0
+    version_refresh_hours: PositiveFloat = 24.0
+
+
+class HttpSettings(_Section):
+    """Health, readiness, Prometheus metrics and preview over HTTP."""
+
+    enabled: bool = True
+    host: str = "0.0.0.0"  # noqa: S104 - a sidecar's probes come from the kubelet, not loopback
+    port: int = Field(9108, ge=0, le=65535)  # 0: any free port, logged at start
 
 
 class IdentitySettings(_Section):
@@ -146,6 +180,7 @@ class LogSettings(_Section):
 class Settings(_Section):
     """Everything the daemon is configured with."""
 
+    telemetry: TelemetrySettings = TelemetrySettings()
     database: DatabaseSettings = DatabaseSettings()
     state: StateSettings = StateSettings()
     posthog: PosthogSettings = PosthogSettings()
@@ -153,6 +188,8 @@ class Settings(_Section):
     devtron: DevtronSettings = DevtronSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     delivery: DeliverySettings = DeliverySettings()
+    kubernetes: KubernetesSettings = KubernetesSettings()
+    http: HttpSettings = HttpSettings()
     log: LogSettings = LogSettings()
 
     @property
@@ -228,6 +265,7 @@ def load(
                 raw[section][key] = env[variable]
                 sources[f"{section}.{key}"] = variable
     _database_url_from_orchestrator_env(raw, env, sources, problems)
+    _opt_out_from_environment(raw, env, sources)
 
     database = raw.get("database")
     if not isinstance(database, dict) or not database.get("url"):
@@ -237,11 +275,12 @@ def load(
         )
     posthog, delivery = raw.get("posthog"), raw.get("delivery")
     wants_posthog = not (isinstance(delivery, dict) and delivery.get("sink") == "console")
-    has_key = isinstance(posthog, dict) and bool(posthog.get("api_key"))
-    if require_api_key and wants_posthog and not has_key:
+    has_key = isinstance(posthog, dict) and bool(posthog.get("api_key") or posthog.get("key_url"))
+    if require_api_key and wants_posthog and not has_key and _enabled(raw):
         problems.append(
             "posthog.api_key: not set; set it in the config file, OT_POSTHOG_API_KEY or"
-            " OT_POSTHOG_API_KEY_FILE (or set delivery.sink: console to print events instead)"
+            " OT_POSTHOG_API_KEY_FILE, or posthog.key_url to ask Devtron's key endpoint"
+            " (or set delivery.sink: console to print events instead)"
         )
     settings = None
     try:
@@ -347,6 +386,29 @@ def _database_url_from_orchestrator_env(
     )
     database["url"] = url.render_as_string(hide_password=False)
     sources["database.url"] = "PG_* variables"
+
+
+# Devtron's own switches, and the de-facto standard one: any of them silences everything.
+OPT_OUT_VARIABLES = {"DO_NOT_TRACK": ("1", "true", "yes"), "IS_AIR_GAP_ENVIRONMENT": ("true",)}
+
+
+def _opt_out_from_environment(
+    raw: dict[str, Any], env: Mapping[str, str], sources: dict[str, str]
+) -> None:
+    """Turn telemetry off when DO_NOT_TRACK or IS_AIR_GAP_ENVIRONMENT says so; they always win."""
+    for variable, values in OPT_OUT_VARIABLES.items():
+        if env.get(variable, "").strip().lower() in values:
+            section = raw.setdefault("telemetry", {})
+            if isinstance(section, dict):
+                section["enabled"] = False
+                sources["telemetry.enabled"] = f"{variable}={env[variable]}"
+            return
+
+
+def _enabled(raw: Mapping[str, Any]) -> bool:
+    section = raw.get("telemetry")
+    value = section.get("enabled", True) if isinstance(section, dict) else True
+    return str(value).strip().lower() not in {"false", "0", "no", "off"}
 
 
 def _describe(error: Mapping[str, Any], sources: Mapping[str, str]) -> str:

@@ -16,6 +16,7 @@ from apscheduler.triggers.date import DateTrigger
 
 from .database import Unavailable
 from .migrate import SchemaError
+from .monitoring import Monitor
 from .outbox import DeliveryReport
 from .schedule import Clock
 from .service import Telemetry
@@ -54,8 +55,11 @@ class Daemon:
         heartbeat_at_start: bool,
         retry_first: timedelta = timedelta(minutes=1),
         retry_last: timedelta = timedelta(hours=1),
+        monitor: Monitor | None = None,
     ) -> None:
         self._telemetry = telemetry
+        self._monitor = monitor or Monitor()
+        self._readiness = self._monitor.readiness
         # Owed until recorded: a start whose first run fails still reports its Heartbeat later.
         self._owes_heartbeat = heartbeat_at_start
         self._retry_first, self._retry_last = retry_first, retry_last
@@ -136,26 +140,53 @@ class Daemon:
         """Run one job: prepare, record, deliver; log one line; never raise into the scheduler."""
         with self._busy:
             started = time.monotonic()
-            outcome, fields = "ok", {}
+            outcome, fields = "ok", dict[str, Any]()
             try:
-                self._telemetry.prepare()
-                fields = record()
-                report = self._telemetry.deliver()
-                fields.update(_report_fields(report))
+                outcome, fields = self._attempt(record)
                 self._failures = 0
-                self._schedule_retry(report.next_due)
-                if report.failed or report.dead:
-                    outcome = "failed"
             except _EXPECTED as exc:
                 outcome, fields["error"] = "failed", str(exc)
+                self._readiness.record(
+                    schema_at_head=False if isinstance(exc, SchemaError) else None,
+                    database_ok=not isinstance(exc, Unavailable),
+                    reason=str(exc),
+                )
                 self._retry_soon()
             except Exception as exc:  # a failed run must never stop the daemon
                 outcome, fields["error"] = "failed", f"{type(exc).__name__}: {exc}"
                 log.exception("job crashed", job=job)
                 self._retry_soon()
-            duration_ms = round((time.monotonic() - started) * 1000)
-            emit = log.info if outcome == "ok" else log.warning
-            emit("job finished", job=job, outcome=outcome, duration_ms=duration_ms, **fields)
+            seconds = time.monotonic() - started
+            self._monitor.observe_run(job, outcome, seconds)
+            emit = log.info if outcome in ("ok", "skipped") else log.warning
+            emit(
+                "job finished",
+                job=job,
+                outcome=outcome,
+                duration_ms=round(seconds * 1000),
+                **fields,
+            )
+
+    def _attempt(self, record: Callable[[], dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+        telemetry = self._telemetry
+        telemetry.prepare()
+        if telemetry.opted_out():
+            return "skipped", {"reason": "this installation opted out (Devtron's opt-out lookup)"}
+        fields = record()
+        report = telemetry.deliver()
+        fields.update(_report_fields(report))
+        self._readiness.record(schema_at_head=True, database_ok=True, reason=None)
+        self._monitor.observe_delivery(
+            [event.name for event in report.sent],
+            report.failure_kinds,
+            report.expired,
+            self._clock(),
+        )
+        self._monitor.observe_outbox(telemetry.outbox.status_counts())
+        if "counts" in fields:
+            self._monitor.observe_summary(fields["counts"])
+        self._schedule_retry(report.next_due)
+        return ("failed" if report.failed or report.dead else "ok"), fields
 
     def _retry_soon(self) -> None:
         """After a failed run, try again with backoff rather than waiting for the next slot."""

@@ -12,7 +12,7 @@ from .tables import in_schema
 
 
 class Unavailable(Exception):
-    """A database could not be reached; the message says which and why, never the URL."""
+    """A database (or the Kubernetes API) could not be reached; says which and why, no secret."""
 
 
 def connect_args(settings: DatabaseSettings, *, read_only: bool) -> dict[str, object]:

@@ -15,18 +15,42 @@ _UUID_NAMESPACE = uuid.UUID("6f1c7e52-4f0b-4d4e-9a57-0c8d3f5b2a61")
 
 
 class EventName(StrEnum):
-    """Event names, with the numeric eventType of Devtron's documented payload."""
+    """Event names, with the eventType of Devtron's documented payload."""
 
     HEARTBEAT = "Heartbeat"
     SUMMARY = "Summary"
+    INSTALLATION_START = "InstallationStart"
+    INSTALLATION_IN_PROGRESS = "InstallationInProgress"
+    INSTALLATION_INTERRUPT = "InstallationInterrupt"
+    INSTALLATION_SUCCESS = "InstallationSuccess"
+    INSTALLATION_FAILURE = "InstallationFailure"
+    UPGRADE_START = "UpgradeStart"
+    UPGRADE_IN_PROGRESS = "UpgradeInProgress"
+    UPGRADE_INTERRUPT = "UpgradeInterrupt"
+    UPGRADE_SUCCESS = "UpgradeSuccess"
+    UPGRADE_FAILURE = "UpgradeFailure"
 
     @property
-    def event_type(self) -> int:
-        """The documented numeric eventType."""
-        return _EVENT_TYPES[self]
+    def event_type(self) -> int | str:
+        """The documented number; events added after that numbering carry their name instead."""
+        return _EVENT_TYPES.get(self, self.value)
 
 
-_EVENT_TYPES = {EventName.HEARTBEAT: 0, EventName.SUMMARY: 6}
+# The original numbering. Later installer events never got a number: Devtron itself switched
+# to sending the name, so that is what they carry here rather than an invented number.
+_EVENT_TYPES = {
+    EventName.HEARTBEAT: 0,
+    EventName.INSTALLATION_START: 1,
+    EventName.INSTALLATION_SUCCESS: 2,
+    EventName.INSTALLATION_FAILURE: 3,
+    EventName.UPGRADE_SUCCESS: 4,
+    EventName.UPGRADE_FAILURE: 5,
+    EventName.SUMMARY: 6,
+}
+
+INSTALLER_EVENTS = tuple(
+    name for name in EventName if name not in (EventName.HEARTBEAT, EventName.SUMMARY)
+)
 
 # The documented Summary keys, in the documented order; nothing else is ever sent under `summary`.
 SUMMARY_KEYS = (
@@ -98,6 +122,13 @@ def event_uuid(name: str, ucid: str, period: datetime) -> uuid.UUID:
 def heartbeat(ucid: str, versions: Versions, period: datetime) -> Event:
     """The Heartbeat of the heartbeat period that begins at slot `period`."""
     return _event(EventName.HEARTBEAT, ucid, versions, period, extra={})
+
+
+def installer(name: EventName, ucid: str, versions: Versions, moment: datetime) -> Event:
+    """An installer lifecycle event, stamped with the moment it was emitted."""
+    if name not in INSTALLER_EVENTS:
+        raise ValueError(f"{name} is not an installer event")
+    return _event(name, ucid, versions, moment, extra={})
 
 
 def summary(ucid: str, versions: Versions, period: datetime, counts: Mapping[str, int]) -> Event:

@@ -1,9 +1,10 @@
-"""Where the installation's ucid comes from: configuration, else the daemon's own table."""
+"""Where the installation's ucid comes from: configuration, Devtron's ConfigMap, own table."""
 
 from __future__ import annotations
 
 import secrets
 import string
+from collections.abc import Callable
 
 import structlog
 from sqlalchemy import Engine, select
@@ -29,10 +30,17 @@ def stored_ucid(engine: Engine) -> str | None:
     return ucid
 
 
-def resolve_ucid(configured: str | None, engine: Engine) -> str:
-    """The configured ucid, else the stored one, else a new one stored for all replicas."""
+def resolve_ucid(
+    configured: str | None,
+    engine: Engine,
+    configmap: Callable[[Callable[[], str]], str] | None = None,
+) -> str:
+    """The configured ucid, else Devtron's ConfigMap (in a cluster), else the daemon's own table."""
     if configured:
         return configured
+    if configmap is not None:
+        # The ConfigMap is what the orchestrator always reported as: the same installation.
+        return configmap(generate_ucid)
     candidate = generate_ucid()
     with engine.begin() as connection:
         # Concurrent first starts race here; the single-row key lets exactly one id win.

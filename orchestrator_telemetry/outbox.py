@@ -54,8 +54,9 @@ class RetryPolicy:
 class DeliveryReport:
     """What one delivery pass did."""
 
-    sent: list[str] = field(default_factory=list)
+    sent: list[Event] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    failure_kinds: list[str] = field(default_factory=list)
     dead: list[str] = field(default_factory=list)
     expired: list[str] = field(default_factory=list)
     next_due: datetime | None = None
@@ -214,6 +215,7 @@ class Outbox:
             self._set(connection, key, status="dead", last_error=str(exc), tried=True)
             log.error("event rejected; set aside as dead", **fields, reason=str(exc))
             report.dead.append(event.name)
+            report.failure_kinds.append("rejected")
         except DeliveryError as exc:
             attempts = row["attempts"] + 1
             retry_at = now + self._policy.delay(attempts)
@@ -228,12 +230,14 @@ class Outbox:
                 retry_at=retry_at.isoformat(),
             )
             report.failed.append(event.name)
+            auth = isinstance(exc, AuthenticationError)
+            report.failure_kinds.append("authentication" if auth else "transient")
         else:
             self._set(
                 connection, key, status="sent", last_error=None, tried=True, sent_at=self._clock()
             )
             log.info("event delivered", **fields, sink=sink.name)
-            report.sent.append(event.name)
+            report.sent.append(event)
 
     def next_due(self) -> datetime | None:
         """When the earliest pending event is due, or None if nothing is pending."""

@@ -6,6 +6,7 @@ Nothing here knows about APScheduler or the command line; time comes from an inj
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,7 +42,7 @@ class Plan:
     """What the daemon reports and when: identity source, versions, schedules, age limits."""
 
     configured_ucid: str | None
-    versions: Versions
+    devtron_version: str
     summary: Schedule
     heartbeat: Schedule
     summary_max_age: timedelta
@@ -62,6 +63,10 @@ class Telemetry:
         outbox: Outbox,
         sink: EventSink,
         clock: Clock,
+        server_version: Callable[[], str] = lambda: "unknown",
+        configmap_ucid: Callable[[Callable[[], str]], str] | None = None,
+        opted_out: Callable[[str], bool] = lambda ucid: False,
+        on_delivered: Callable[[Event], None] = lambda event: None,
     ) -> None:
         self.plan = plan
         self._orchestrator = orchestrator
@@ -69,8 +74,20 @@ class Telemetry:
         self.outbox = outbox
         self.sink = sink
         self._clock = clock
+        self._server_version = server_version
+        self._configmap_ucid = configmap_ucid
+        self._opted_out = opted_out
+        self._on_delivered = on_delivered
         self._ucid: str | None = None
         self._lock = threading.Lock()
+
+    def versions(self) -> Versions:
+        """The versions every event carries now."""
+        return Versions(devtron=self.plan.devtron_version, server=self._server_version())
+
+    def opted_out(self) -> bool:
+        """Whether Devtron's remote opt-out says this installation sends nothing."""
+        return self._opted_out(self.ucid)
 
     @property
     def ucid(self) -> str:
@@ -86,7 +103,14 @@ class Telemetry:
                 try:
                     if self.plan.migrate_on_start:
                         migrate.upgrade(self._state, self.plan.schema)
-                    self._ucid = resolve_ucid(self.plan.configured_ucid, self._state)
+                    elif not migrate.is_at_head(self._state, self.plan.schema):
+                        raise migrate.SchemaError(
+                            f"schema {self.plan.schema!r} is not at revision {migrate.head()};"
+                            " run `orchestrator-telemetry migrate` or set state.migrate_on_start"
+                        )
+                    self._ucid = resolve_ucid(
+                        self.plan.configured_ucid, self._state, self._configmap_ucid
+                    )
                 except OperationalError as exc:
                     raise Unavailable(f"state database: {first_line(exc)}") from None
             return self._ucid
@@ -105,11 +129,11 @@ class Telemetry:
     def build_summary(self, slot: datetime) -> Event:
         """The Summary of `slot`, counting the 24 hours that end at it."""
         counts = metrics.collect(self._orchestrator, metrics.Window.ending_at(slot))
-        return events.summary(self.ucid, self.plan.versions, slot, counts)
+        return events.summary(self.ucid, self.versions(), slot, counts)
 
     def build_heartbeat(self, slot: datetime) -> Event:
         """The Heartbeat of `slot`."""
-        return events.heartbeat(self.ucid, self.plan.versions, slot)
+        return events.heartbeat(self.ucid, self.versions(), slot)
 
     def missed_summary_slots(self, now: datetime) -> list[datetime]:
         """Summary slots with no Summary yet: since the last recorded one, within the max age."""
@@ -137,9 +161,18 @@ class Telemetry:
                 recorded.append(event)
         return recorded
 
+    def record_installer_event(self, name: EventName) -> Event:
+        """Record an installer lifecycle event, stamped now; each call is a new event."""
+        event = events.installer(name, self.ucid, self.versions(), self._clock())
+        self.outbox.record(event)
+        return event
+
     def deliver(self, *, ignore_backoff: bool = False) -> DeliveryReport:
         """Send everything due through the sink."""
-        return self.outbox.deliver(self.sink, ignore_backoff=ignore_backoff)
+        report = self.outbox.deliver(self.sink, ignore_backoff=ignore_backoff)
+        for event in report.sent:
+            self._on_delivered(event)
+        return report
 
     def status(self) -> Status:
         """The state of delivery, read from the daemon's own tables only."""
@@ -173,16 +206,17 @@ class Telemetry:
     def preview(self) -> list[Event]:
         """The events of the latest slots, built now; nothing is written or sent."""
         now = self._clock()
-        ucid = self.plan.configured_ucid or _stored_or_placeholder(self._state)
+        ucid = self._ucid or self.plan.configured_ucid or _stored_or_placeholder(self._state)
+        versions = self.versions()
         built: list[Event] = []
         heartbeat_slot = self.plan.heartbeat.latest_slot(now)
         if heartbeat_slot is not None:
-            built.append(events.heartbeat(ucid, self.plan.versions, heartbeat_slot))
+            built.append(events.heartbeat(ucid, versions, heartbeat_slot))
         summary_slot = self.plan.summary.latest_slot(now)
         if summary_slot is not None:
             window = metrics.Window.ending_at(summary_slot)
             counts = metrics.collect(self._orchestrator, window)
-            built.append(events.summary(ucid, self.plan.versions, summary_slot, counts))
+            built.append(events.summary(ucid, versions, summary_slot, counts))
         return built
 
 

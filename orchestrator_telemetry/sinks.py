@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any, Protocol, TextIO
 
 import requests
@@ -100,6 +101,29 @@ def _classify(exc: APIError, key_source: str) -> DeliveryError:
     if status == 429 or status >= 500 or status == 0:
         return TransientError(detail)
     return RejectedError(detail)
+
+
+class LazySink:
+    """Builds its sink on the first send, so a key fetched over the network is asked for late."""
+
+    def __init__(self, name: str, build: Callable[[], EventSink]) -> None:
+        self.name = name
+        self._build = build
+        self._sink: EventSink | None = None
+        self._lock = threading.Lock()
+
+    def send(self, event: Event) -> None:
+        """Build the sink if needed (a failure is a DeliveryError: retried later), then send."""
+        with self._lock:
+            if self._sink is None:
+                self._sink = self._build()
+            sink = self._sink
+        sink.send(event)
+
+    def close(self) -> None:
+        """Close the sink if it was ever built."""
+        if self._sink is not None:
+            self._sink.close()
 
 
 class ConsoleSink:

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
-from orchestrator_telemetry.cli import application
+from orchestrator_telemetry.app import application
 from orchestrator_telemetry.config import load
 from orchestrator_telemetry.events import EventName
 from orchestrator_telemetry.sandbox.demo import as_summary

@@ -49,6 +49,7 @@ def cli_env(**variables: str) -> dict[str, str]:
         "LANG": "C.UTF-8",
         "PYTHONUNBUFFERED": "1",
         "OT_LOG_FORMAT": "json",
+        "OT_HTTP_PORT": "0",  # any free port: several daemons may run side by side
         **variables,
     }
 

@@ -1,0 +1,121 @@
+"""Whether telemetry may run, and with which PostHog key: opt-out switches and key discovery.
+
+Devtron's orchestrator fetches its PostHog key from a Devtron endpoint and asks another whether an
+installation opted out. Both are optional here, use short timeouts, and retry with backoff.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import requests
+import structlog
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from .schedule import Clock
+from .sinks import TransientError
+
+log = structlog.get_logger(__name__)
+
+
+def session(retries: int = 3) -> requests.Session:
+    """An HTTP session retrying connection errors and 5xx with exponential backoff."""
+    # requests honours HTTP(S)_PROXY and NO_PROXY from the environment by default.
+    retry = Retry(
+        total=retries,
+        backoff_factor=0.5,
+        status_forcelist=(429, 500, 502, 503, 504),
+        allowed_methods=("GET",),
+    )
+    http = requests.Session()
+    http.mount("https://", HTTPAdapter(max_retries=retry))
+    http.mount("http://", HTTPAdapter(max_retries=retry))
+    return http
+
+
+@dataclass(frozen=True)
+class PosthogTarget:
+    """Where to send events, and whose key it is."""
+
+    api_key: str
+    host: str
+    source: str
+
+
+class KeyDiscoveryError(TransientError):
+    """Devtron's key endpoint did not give a usable key; the events wait for the next try."""
+
+
+class KeyDiscovery:
+    """Asks Devtron's key endpoint for the PostHog key and host, once per process."""
+
+    def __init__(self, url: str, *, default_host: str, timeout: float, http: requests.Session):
+        self._url = url
+        self._default_host = default_host
+        self._timeout = timeout
+        self._http = http
+        self._found: PosthogTarget | None = None
+        self._lock = threading.Lock()
+
+    def target(self) -> PosthogTarget:
+        """The key and host; asked for on first use and kept."""
+        with self._lock:
+            if self._found is None:
+                self._found = self._fetch()
+                log.info("posthog key discovered", host=self._found.host, source=self._url)
+            return self._found
+
+    def _fetch(self) -> PosthogTarget:
+        try:
+            answer = self._http.get(self._url, timeout=self._timeout)
+            answer.raise_for_status()
+            result = answer.json()["result"]
+            key = base64.b64decode(result["PosthogApiKey"], validate=True).decode().strip()
+        except requests.RequestException as exc:
+            raise KeyDiscoveryError(f"key endpoint {self._url}: {type(exc).__name__}") from None
+        except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+            raise KeyDiscoveryError(f"key endpoint {self._url}: unexpected answer") from None
+        if not key:
+            raise KeyDiscoveryError(f"key endpoint {self._url}: empty key")
+        host = result.get("PosthogEndpoint") or self._default_host
+        return PosthogTarget(api_key=key, host=str(host), source=f"key endpoint {self._url}")
+
+
+class OptOut:
+    """Devtron's per-installation opt-out lookup, cached; a failed lookup does not opt out."""
+
+    def __init__(
+        self, url: str, *, cache: timedelta, timeout: float, http: requests.Session, clock: Clock
+    ) -> None:
+        self._url = url.rstrip("/")
+        self._cache = cache
+        self._timeout = timeout
+        self._http = http
+        self._clock = clock
+        self._known: tuple[datetime, bool] | None = None
+        self._lock = threading.Lock()
+
+    def opted_out(self, ucid: str) -> bool:
+        """Whether Devtron records this installation as opted out (asked at most once a cache)."""
+        with self._lock:
+            now = self._clock()
+            if self._known is not None and now - self._known[0] < self._cache:
+                return self._known[1]
+            try:
+                answer = self._http.get(f"{self._url}/{ucid}", timeout=self._timeout)
+                answer.raise_for_status()
+                result = answer.json()["result"]
+            except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
+                # Devtron's own client treats an unanswered lookup as "not opted out" too.
+                log.warning("opt-out lookup failed; not opted out", error=type(exc).__name__)
+                return False
+            opted_out = result is True
+            if opted_out and (self._known is None or not self._known[1]):
+                log.warning("this installation opted out of telemetry; nothing will be sent")
+            self._known = (now, opted_out)
+            return opted_out

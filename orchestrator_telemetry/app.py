@@ -1,0 +1,189 @@
+"""The composition root: configuration in, a ready `Telemetry` with everything it owns out."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import requests
+import structlog
+from sqlalchemy import Engine
+
+from .access import KeyDiscovery, OptOut, session
+from .config import Config, ConfigError, Settings
+from .database import orchestrator_engine, state_engine
+from .events import Event, EventName
+from .outbox import Outbox, RetryPolicy
+from .schedule import Clock, Schedule
+from .service import Plan, Telemetry
+from .sinks import ConsoleSink, EventSink, LazySink, PosthogSink
+from .versions import ServerVersion
+
+if TYPE_CHECKING:  # the Kubernetes client is a large import, made only inside a cluster
+    from .kube import Kubernetes
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class App:
+    """The composed daemon: its use cases and what it must close."""
+
+    telemetry: Telemetry
+    engines: tuple[Engine, Engine]
+    kubernetes: Kubernetes | None = None
+
+    def close(self) -> None:
+        """Flush the sink, then dispose the engines: whoever creates an engine disposes it."""
+        self.telemetry.sink.close()
+        for engine in self.engines:
+            engine.dispose()
+
+
+def opt_out_reason(config: Config) -> str | None:
+    """Why telemetry is switched off locally, or None when it is on."""
+    if config.settings.telemetry.enabled:
+        return None
+    return f"telemetry.enabled is false (set by {config.source_of('telemetry.enabled')})"
+
+
+@contextmanager
+def application(config: Config, clock: Clock, sink: EventSink | None = None) -> Iterator[App]:
+    """Compose engines, outbox, sink and identity from `config`; close them all on exit."""
+    settings = config.settings
+    url = settings.database.url
+    if url is None:  # load() reports this as a configuration error first
+        raise ConfigError(["database.url: not set"])
+    with ExitStack() as stack:
+        http = stack.enter_context(session())
+        kube = _kubernetes(settings)
+        if kube is not None:
+            stack.callback(kube.close)
+        orchestrator = orchestrator_engine(url.get_secret_value(), settings.database)
+        state = state_engine(
+            settings.state_url.get_secret_value(), settings.database, settings.state
+        )
+        telemetry = Telemetry(
+            plan(settings),
+            orchestrator=orchestrator,
+            state=state,
+            outbox=Outbox(state, clock, retry_policy(settings)),
+            sink=sink or _sink(config, http),
+            clock=clock,
+            server_version=_server_version(settings, kube, clock),
+            configmap_ucid=kube.ucid if kube is not None else None,
+            opted_out=_opt_out(settings, http, clock),
+            on_delivered=_installation_recorder(kube),
+        )
+        app = App(telemetry, (orchestrator, state), kube)
+        stack.callback(app.close)
+        yield app
+
+
+def plan(settings: Settings) -> Plan:
+    """What to report and when, from the settings."""
+    return Plan(
+        configured_ucid=settings.identity.ucid,
+        devtron_version=settings.devtron.version,
+        summary=Schedule(settings.schedule.summary),
+        heartbeat=Schedule(settings.schedule.heartbeat),
+        summary_max_age=timedelta(days=settings.delivery.summary_max_age_days),
+        schema=settings.state.schema_name,
+        migrate_on_start=settings.state.migrate_on_start,
+        grace=timedelta(seconds=settings.schedule.misfire_grace_time),
+    )
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    """Backoff and maximum ages, from the settings."""
+    delivery = settings.delivery
+    summary_age = timedelta(days=delivery.summary_max_age_days)
+    max_age = {name.value: summary_age for name in EventName}  # installer events as Summary
+    max_age[EventName.HEARTBEAT.value] = timedelta(hours=delivery.heartbeat_max_age_hours)
+    return RetryPolicy(
+        initial=timedelta(seconds=delivery.retry_initial),
+        maximum=timedelta(seconds=delivery.retry_max),
+        max_age=max_age,
+    )
+
+
+def _sink(config: Config, http: requests.Session) -> EventSink:
+    settings = config.settings
+    if settings.delivery.sink == "console":
+        return ConsoleSink(sys.stdout)
+    key = settings.posthog.api_key
+    if key is not None:
+        return PosthogSink(
+            key.get_secret_value(),
+            host=settings.posthog.host,
+            timeout=settings.posthog.timeout,
+            key_source=config.source_of("posthog.api_key"),
+        )
+    if settings.posthog.key_url is None:
+        raise ConfigError(["posthog.api_key: not set"])
+    discovery = KeyDiscovery(
+        settings.posthog.key_url,
+        default_host=settings.posthog.host,
+        timeout=min(settings.posthog.timeout, 5.0),
+        http=http,
+    )
+
+    def discovered() -> EventSink:
+        target = discovery.target()
+        return PosthogSink(
+            target.api_key,
+            host=target.host,
+            timeout=settings.posthog.timeout,
+            key_source=target.source,
+        )
+
+    return LazySink("posthog", discovered)
+
+
+def _kubernetes(settings: Settings) -> Kubernetes | None:
+    from .kube import Kubernetes, running_in_cluster  # noqa: PLC0415 - see TYPE_CHECKING above
+
+    wanted = settings.kubernetes.enabled
+    if wanted is False or (wanted is None and not running_in_cluster()):
+        return None
+    return Kubernetes.in_cluster(
+        namespace=settings.kubernetes.namespace,
+        configmap=settings.kubernetes.configmap,
+        timeout=settings.kubernetes.timeout,
+    )
+
+
+def _server_version(settings: Settings, kube: Kubernetes | None, clock: Clock) -> Callable[[], str]:
+    return ServerVersion(
+        settings.devtron.server_version,
+        kube.server_version if kube is not None else None,
+        clock,
+        refresh=timedelta(hours=settings.kubernetes.version_refresh_hours),
+    ).get
+
+
+def _opt_out(settings: Settings, http: requests.Session, clock: Clock) -> Callable[[str], bool]:
+    telemetry = settings.telemetry
+    if not telemetry.remote_opt_out:
+        return lambda ucid: False
+    return OptOut(
+        telemetry.opt_out_url,
+        cache=timedelta(hours=telemetry.opt_out_cache_hours),
+        timeout=5.0,
+        http=http,
+        clock=clock,
+    ).opted_out
+
+
+def _installation_recorder(kube: Kubernetes | None) -> Callable[[Event], None]:
+    """After InstallationSuccess is delivered, Devtron's ConfigMap says so: installEvent "2"."""
+
+    def delivered(event: Event) -> None:
+        if kube is not None and event.name == EventName.INSTALLATION_SUCCESS:
+            kube.set_install_event("2")
+
+    return delivered

@@ -1,0 +1,125 @@
+"""Prometheus metrics and readiness: what the daemon did, as an operator's dashboards see it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+PREFIX = "orchestrator_telemetry"
+
+
+@dataclass
+class Readiness:
+    """The checks behind /readyz; each is None until first known."""
+
+    schema_at_head: bool | None = None
+    database_ok: bool | None = None
+    reason: str | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def record(self, *, schema_at_head: bool | None, database_ok: bool, reason: str | None) -> None:
+        """Remember the outcome of the latest run."""
+        with self._lock:
+            if schema_at_head is not None:
+                self.schema_at_head = schema_at_head
+            self.database_ok, self.reason = database_ok, reason
+
+    def checks(self) -> dict[str, bool | str | None]:
+        """The checks, for the /readyz body."""
+        with self._lock:
+            return {
+                "config": True,  # a process that got this far loaded its configuration
+                "schema_at_head": self.schema_at_head,
+                "database": self.database_ok,
+                "reason": self.reason,
+            }
+
+    def ready(self) -> bool:
+        """Configuration loaded, schema at head, last database probe succeeded."""
+        with self._lock:
+            return bool(self.schema_at_head) and bool(self.database_ok)
+
+
+class Monitor:
+    """The daemon's Prometheus instruments, in a registry of their own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.readiness = Readiness()
+        self.runs = Counter(
+            f"{PREFIX}_runs",
+            "Job runs, by job and outcome.",
+            ["job", "outcome"],
+            registry=self.registry,
+        )
+        self.run_duration = Histogram(
+            f"{PREFIX}_run_duration_seconds",
+            "How long a job run took.",
+            ["job"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+            registry=self.registry,
+        )
+        self.last_success = Gauge(
+            f"{PREFIX}_last_success_timestamp_seconds",
+            "When an event of this kind was last delivered (Unix time).",
+            ["event"],
+            registry=self.registry,
+        )
+        self.outbox = Gauge(
+            f"{PREFIX}_outbox_events",
+            "Events in the outbox, by status.",
+            ["status"],
+            registry=self.registry,
+        )
+        self.send_failures = Counter(
+            f"{PREFIX}_send_failures",
+            "Sends PostHog did not accept, by kind (transient, authentication, rejected).",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.expired = Counter(
+            f"{PREFIX}_expired_events",
+            "Events dropped undelivered because they outlived their maximum age.",
+            ["event"],
+            registry=self.registry,
+        )
+        self.summary = Gauge(
+            f"{PREFIX}_last_summary_count",
+            "The counts of the last recorded Summary (-1: the count failed).",
+            ["metric"],
+            registry=self.registry,
+        )
+
+    def observe_run(self, job: str, outcome: str, seconds: float) -> None:
+        """Count a finished job run and its duration."""
+        self.runs.labels(job=job, outcome=outcome).inc()
+        self.run_duration.labels(job=job).observe(seconds)
+
+    def observe_delivery(
+        self,
+        sent: Iterable[str],
+        failures: Iterable[str],
+        expired: Iterable[str],
+        at: datetime,
+    ) -> None:
+        """Record what one delivery pass did."""
+        for name in sent:
+            self.last_success.labels(event=name).set(at.timestamp())
+        for kind in failures:
+            self.send_failures.labels(kind=kind).inc()
+        for name in expired:
+            self.expired.labels(event=name).inc()
+
+    def observe_outbox(self, counts: Mapping[str, int]) -> None:
+        """Publish how many events are in each status."""
+        for status in ("pending", "sent", "dead", "expired"):
+            self.outbox.labels(status=status).set(counts.get(status, 0))
+
+    def observe_summary(self, counts: Mapping[str, int]) -> None:
+        """Publish the counts of the Summary just recorded."""
+        for metric, value in counts.items():
+            self.summary.labels(metric=metric).set(value)

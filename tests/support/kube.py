@@ -1,0 +1,666 @@
+"""A local Kubernetes API server that answers the few paths the daemon uses, like the real one."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import shutil
+import ssl
+import sys
+import tempfile
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self, cast
+from urllib.parse import parse_qs, urlsplit
+
+import kubernetes.client
+
+__all__ = [
+    "DEFAULT_GIT_VERSION",
+    "FakeKubernetesApi",
+    "KubeRequest",
+    "api_client",
+    "version_info",
+]
+
+DEFAULT_GIT_VERSION = "v1.29.4+k3s1"
+VERSION_PATHS = frozenset({"/version", "/version/"})
+MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
+MAX_DELAY_SECONDS = 10.0
+"""Upper bound of a scripted delay, so a forgotten stall cannot hang a test run."""
+
+# A self-signed certificate for 127.0.0.1/localhost, valid 2000-2099, for the TLS the in-cluster
+# configuration insists on (its host is always https://). Test material, not a secret.
+TLS_CERTIFICATE = """\
+-----BEGIN CERTIFICATE-----
+MIIBizCCATGgAwIBAgIBATAKBggqhkjOPQQDAjAeMRwwGgYDVQQDDBNmYWtlLWt1
+YmUtYXBpc2VydmVyMCAXDTAwMDEwMTAwMDAwMFoYDzIwOTkxMjMxMjM1OTU5WjAe
+MRwwGgYDVQQDDBNmYWtlLWt1YmUtYXBpc2VydmVyMFkwEwYHKoZIzj0CAQYIKoZI
+zj0DAQcDQgAED8Vd70Wkwz2eAvisccOWj1MoNdEm7bSeSrbRKwznMIezp7QAh8u6
+1mLroVf96QDPNMCABHg+tGEXcSnGxxoQhqNeMFwwGgYDVR0RBBMwEYcEfwAAAYIJ
+bG9jYWxob3N0MA8GA1UdEwEB/wQFMAMBAf8wDgYDVR0PAQH/BAQDAgKEMB0GA1Ud
+DgQWBBRjpqDDZW5QwzMvDq5hrYBrPqz/2DAKBggqhkjOPQQDAgNIADBFAiEAnS/o
+NxkR1d16DZt1iuJo6VsRv+yJ8dOFQy1XKYYWu2kCIH2dv/Ov5VqOMICR30jXcUhe
+A2FpqOZGG/xWHrvC7JyF
+-----END CERTIFICATE-----
+"""
+TLS_PRIVATE_KEY = """\
+-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgPc1ACacwI7FK3V3L
+SMKxcgu7IpWtFfVnYwh6kFY1TM2hRANCAAQPxV3vRaTDPZ4C+Kxxw5aPUyg10Sbt
+tJ5KttErDOcwh7OntACHy7rWYuuhV/3pAM80wIAEeD60YRdxKcbHGhCG
+-----END PRIVATE KEY-----
+"""
+
+_CONFIGMAPS = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/configmaps(?:/(?P<name>[^/]+))?$")
+_MAX_BODY_BYTES = 3 * 1024 * 1024  # the API server's own request size limit
+
+
+def version_info(git_version: str = DEFAULT_GIT_VERSION) -> dict[str, str]:
+    """The `/version` document a real API server of `git_version` answers, every field included."""
+    match = re.match(r"^v(\d+)\.(\d+)", git_version)
+    major, minor = match.groups() if match else ("", "")
+    return {
+        "major": major,
+        "minor": minor,
+        "gitVersion": git_version,
+        "gitCommit": "c5ce6f5bdf3a6fb4b9fab7ac0a5d4fd7a2b1d0b5",
+        "gitTreeState": "clean",
+        "buildDate": "2024-04-16T20:09:20Z",
+        "goVersion": "go1.22.2",
+        "compiler": "gc",
+        "platform": "linux/amd64",
+    }
+
+
+def status(code: int, reason: str, message: str, details: dict[str, Any] | None = None) -> str:
+    """A `Status` object, the body of every API server error."""
+    body: dict[str, Any] = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
+    if details is not None:
+        body["details"] = details
+    return json.dumps(body)
+
+
+@dataclass(frozen=True)
+class KubeRequest:
+    """One request the server received; header names are lower-cased; status is its answer."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: Any
+    status: int
+
+    def header(self, name: str) -> str | None:
+        """Return a header value by case-insensitive name, or None."""
+        return self.headers.get(name.lower())
+
+
+@dataclass
+class _Script:
+    """A one-shot rule for the next request matching `method` and `path` (None matches any)."""
+
+    method: str | None
+    path: str | None
+    status: int | None = None
+    reason: str | None = None
+    message: str | None = None
+    delay: float = 0.0
+    action: Callable[[], object] | None = None
+
+    def matches(self, method: str, path: str) -> bool:
+        # Trailing slashes ignored: the client asks for `/version/`, people write `/version`.
+        return (self.method is None or self.method == method) and (
+            self.path is None or self.path.rstrip("/") == path.rstrip("/")
+        )
+
+
+@dataclass
+class _Answer:
+    status: int
+    body: str
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    """ThreadingHTTPServer that knows its FakeKubernetesApi and keeps disconnects quiet."""
+
+    daemon_threads = True
+    api: FakeKubernetesApi
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Ignore clients that went away or refused the certificate; report anything else."""
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError | ssl.SSLError):
+            return
+        super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Routes every request to the owning FakeKubernetesApi."""
+
+    server_version = "fake-kube-apiserver"
+    protocol_version = "HTTP/1.0"  # one request per connection: no stale keep-alive sockets
+    timeout = 10.0  # socket timeout, so a stalled client cannot pin a handler thread
+
+    def do_GET(self) -> None:
+        """Handle GET."""
+        self._handle()
+
+    def do_POST(self) -> None:
+        """Handle POST."""
+        self._handle()
+
+    def do_PUT(self) -> None:
+        """Handle PUT."""
+        self._handle()
+
+    def do_PATCH(self) -> None:
+        """Handle PATCH."""
+        self._handle()
+
+    def do_DELETE(self) -> None:
+        """Handle DELETE."""
+        self._handle()
+
+    def _handle(self) -> None:
+        api = cast(_HTTPServer, self.server).api
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        raw = self.rfile.read(length) if 0 < length <= _MAX_BODY_BYTES else b""
+        answer = api._serve(self.command, self.path, headers, raw)
+        payload = answer.body.encode("utf-8")
+        self.send_response(answer.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in answer.headers:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Keep test output clean: no per-request stderr line."""
+
+
+class FakeKubernetesApi:
+    """A real local HTTP server answering `/version` and core/v1 ConfigMaps like the API server."""
+
+    # Paths: `/version` (the client asks for `/version/`; both answer, as on the API server),
+    # `/api/v1/namespaces/{ns}/configmaps` (POST) and `.../configmaps/{name}` (GET, PATCH with
+    # merge or strategic-merge patches). Any namespace exists.
+    # Every request must carry `Authorization: Bearer <token>` (401 otherwise). ConfigMaps live
+    # in memory with a resourceVersion bumped on every write; a patch whose
+    # metadata.resourceVersion is stale answers 409 Conflict, as the API server's optimistic
+    # concurrency does. Scripted rules (`fail_next`, `delay_next`, `before_next`) apply once,
+    # to the first matching request, in the order they were added. Everything is recorded in
+    # the order they were answered (a `before_next` action's own requests come first).
+
+    def __init__(
+        self,
+        token: str,
+        *,
+        git_version: str = DEFAULT_GIT_VERSION,
+        host: str = "127.0.0.1",
+        tls: bool = False,
+    ) -> None:
+        """Prepare a server accepting `token` (over HTTPS if `tls`); `start()` binds a free port."""
+        self.token = token
+        self.tls = tls
+        self._tls_dir: Path | None = None
+        self.version: dict[str, str] = version_info(git_version)
+        self._host = host
+        self._lock = threading.Lock()
+        self._configmaps: dict[tuple[str, str], dict[str, Any]] = {}
+        self._requests: list[KubeRequest] = []
+        self._scripts: list[_Script] = []
+        self._version_failure: int | None = None
+        self._resource_version = 1000
+        self._stopping = threading.Event()
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        """Bind a free port and serve in a daemon thread."""
+        if self._httpd is not None:
+            raise RuntimeError("FakeKubernetesApi is already running")
+        self._stopping.clear()
+        httpd = _HTTPServer((self._host, 0), _Handler)
+        httpd.api = self
+        if self.tls:
+            self._tls_dir = Path(tempfile.mkdtemp(prefix="fake-kube-api-"))
+            (self._tls_dir / "ca.crt").write_text(TLS_CERTIFICATE)
+            (self._tls_dir / "tls.key").write_text(TLS_PRIVATE_KEY)
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(self._tls_dir / "ca.crt", self._tls_dir / "tls.key")
+            # The handshake then happens on the handler thread, not in accept() on the server's.
+            httpd.socket = context.wrap_socket(
+                httpd.socket, server_side=True, do_handshake_on_connect=False
+            )
+        self._httpd = httpd
+        self._thread = threading.Thread(
+            target=httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"fake-kube-api-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Release stalled requests, stop serving, close the socket and join the thread."""
+        httpd, thread = self._httpd, self._thread
+        if httpd is None:
+            return
+        self._stopping.set()
+        httpd.shutdown()
+        httpd.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+        if self._tls_dir is not None:
+            shutil.rmtree(self._tls_dir, ignore_errors=True)
+            self._tls_dir = None
+        self._httpd = None
+        self._thread = None
+
+    def __enter__(self) -> Self:
+        """Start the server."""
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop the server."""
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        """Return the bound TCP port."""
+        if self._httpd is None:
+            raise RuntimeError("FakeKubernetesApi is not running; use `with FakeKubernetesApi()`")
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """Return the base URL, the client's `Configuration.host`."""
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{self._host}:{self.port}"
+
+    @property
+    def ca_path(self) -> Path:
+        """Return the CA certificate clients verify the server with (`tls=True` only)."""
+        if self._tls_dir is None:
+            raise RuntimeError("FakeKubernetesApi serves TLS only when started with tls=True")
+        return self._tls_dir / "ca.crt"
+
+    # state -------------------------------------------------------------------------------
+
+    def put_configmap(
+        self, namespace: str, name: str, data: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """Store a ConfigMap as if someone else had created it; return the stored object."""
+        with self._lock:
+            stored = self._new_configmap(namespace, name, data)
+            self._configmaps[(namespace, name)] = stored
+            return copy.deepcopy(stored)
+
+    def configmap(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """Return a copy of a stored ConfigMap, or None."""
+        with self._lock:
+            stored = self._configmaps.get((namespace, name))
+            return copy.deepcopy(stored) if stored is not None else None
+
+    def configmap_data(self, namespace: str, name: str) -> dict[str, str] | None:
+        """Return a copy of a stored ConfigMap's `data` ({} when it has none), or None if absent."""
+        stored = self.configmap(namespace, name)
+        return None if stored is None else dict(stored.get("data") or {})
+
+    @property
+    def configmaps(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """Return copies of every stored ConfigMap, keyed by (namespace, name)."""
+        with self._lock:
+            return copy.deepcopy(self._configmaps)
+
+    # scripting ---------------------------------------------------------------------------
+
+    def fail_next(
+        self,
+        status: int,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        reason: str | None = None,
+        message: str | None = None,
+    ) -> None:
+        """Answer the next matching request with an error `Status`, changing nothing."""
+        self._add(_Script(method, path, status=status, reason=reason, message=message))
+
+    def delay_next(
+        self, seconds: float, *, method: str | None = None, path: str | None = None
+    ) -> None:
+        """Stall the next matching request for `seconds` (capped) before answering it normally."""
+        self._add(_Script(method, path, delay=seconds))
+
+    def before_next(
+        self, action: Callable[[], object], *, method: str | None = None, path: str | None = None
+    ) -> None:
+        """Run `action` when the next matching request arrives, before it is processed."""
+        # The action runs on the handler thread with no lock held, so it may itself call the
+        # server (e.g. another replica's whole ucid() between this replica's read and write).
+        self._add(_Script(method, path, action=action))
+
+    def fail_version(self, status: int | None = 503) -> None:
+        """Make `GET /version` answer `status` until called with None."""
+        with self._lock:
+            self._version_failure = status
+
+    @property
+    def pending_scripts(self) -> int:
+        """Return how many scripted rules have not been used yet."""
+        with self._lock:
+            return len(self._scripts)
+
+    # observations ------------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[KubeRequest]:
+        """Return every request received, in arrival order."""
+        with self._lock:
+            return list(self._requests)
+
+    def requests_to(self, method: str, path: str) -> list[KubeRequest]:
+        """Return the requests with this method and path (query excluded)."""
+        return [r for r in self.requests if r.method == method and r.path == path]
+
+    @property
+    def writes(self) -> list[KubeRequest]:
+        """Return the requests that may change state (POST, PUT, PATCH, DELETE)."""
+        return [r for r in self.requests if r.method != "GET"]
+
+    # handler callbacks -------------------------------------------------------------------
+
+    def _add(self, script: _Script) -> None:
+        with self._lock:
+            self._scripts.append(script)
+
+    def _take_script(self, method: str, path: str) -> _Script | None:
+        with self._lock:
+            for index, script in enumerate(self._scripts):
+                if script.matches(method, path):
+                    return self._scripts.pop(index)
+        return None
+
+    def _serve(self, method: str, raw_path: str, headers: dict[str, str], raw: bytes) -> _Answer:
+        """Answer one request and record it (called on a handler thread)."""
+        split = urlsplit(raw_path)
+        path, query = split.path, parse_qs(split.query)
+        body = _decode(raw)
+        answer = self._authenticate(headers)
+        script = self._take_script(method, path) if answer is None else None
+        if script is not None:
+            if script.action is not None:
+                script.action()
+            if script.delay > 0:
+                self._stopping.wait(min(script.delay, MAX_DELAY_SECONDS))
+            if script.status is not None:
+                reason = script.reason or _reason_of(script.status)
+                message = script.message or f"scripted failure: {script.status}"
+                answer = _Answer(script.status, status(script.status, reason, message))
+        if answer is None:
+            with self._lock:
+                answer = self._route(method, path, headers, body)
+        with self._lock:
+            self._requests.append(KubeRequest(method, path, query, headers, body, answer.status))
+        return answer
+
+    def _authenticate(self, headers: dict[str, str]) -> _Answer | None:
+        # The auth scheme is case-insensitive (RFC 9110): the in-cluster loader sends "bearer".
+        scheme, _, credentials = headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and credentials == self.token:
+            return None
+        return _Answer(401, status(401, "Unauthorized", "Unauthorized"))
+
+    def _route(  # noqa: PLR0911 - one answer per route and per refusal, as the API server
+        self, method: str, path: str, headers: dict[str, str], body: Any
+    ) -> _Answer:
+        """Answer as the API server would (lock held)."""
+        # The client asks for `/version/` (the OpenAPI path); the API server answers both.
+        if path in VERSION_PATHS:
+            if method != "GET":
+                return _method_not_allowed(method)
+            if self._version_failure is not None:
+                code = self._version_failure
+                return _Answer(code, status(code, _reason_of(code), "version is unavailable"))
+            return _Answer(200, json.dumps(self.version))
+        match = _CONFIGMAPS.match(path)
+        if match is None:
+            return _Answer(
+                404, status(404, "NotFound", "the server could not find the requested resource")
+            )
+        namespace, name = match["ns"], match["name"]
+        if name is None:
+            return self._create(method, namespace, headers.get("content-type", ""), body)
+        if method == "GET":
+            stored = self._configmaps.get((namespace, name))
+            return _ok(stored) if stored is not None else _not_found(name)
+        if method == "PATCH":
+            return self._patch(namespace, name, headers.get("content-type", ""), body)
+        return _method_not_allowed(method)
+
+    def _create(  # noqa: PLR0911 - each refusal is its own Status, checked in the server's order
+        self, method: str, namespace: str, content_type: str, body: Any
+    ) -> _Answer:
+        if method != "POST":
+            return _method_not_allowed(method)
+        media_type = content_type.split(";", 1)[0].strip().lower()
+        if media_type not in ("", "application/json"):  # no Content-Type: the server assumes JSON
+            return _unsupported_media_type(content_type, "application/json")
+        if not isinstance(body, dict) or body.get("kind", "ConfigMap") != "ConfigMap":
+            return _Answer(400, status(400, "BadRequest", "the body is not a ConfigMap"))
+        metadata = body.get("metadata") or {}
+        name = metadata.get("name")
+        if not name:
+            return _invalid("", "metadata.name: Required value: name or generateName is required")
+        if metadata.get("namespace", namespace) != namespace:
+            return _Answer(
+                400,
+                status(
+                    400,
+                    "BadRequest",
+                    "the namespace of the provided object does not match the namespace sent on "
+                    "the request",
+                ),
+            )
+        if (namespace, name) in self._configmaps:
+            return _Answer(
+                409,
+                status(
+                    409,
+                    "AlreadyExists",
+                    f'configmaps "{name}" already exists',
+                    {"name": name, "kind": "configmaps"},
+                ),
+            )
+        data = body.get("data")
+        if data is not None and not _string_map(data):
+            return _invalid(name, "data: Invalid value: values must be strings")
+        stored = self._new_configmap(namespace, name, data, labels=metadata.get("labels"))
+        self._configmaps[(namespace, name)] = stored
+        return _ok(stored, 201)
+
+    def _patch(  # noqa: PLR0911 - each refusal is its own Status, checked in the server's order
+        self, namespace: str, name: str, content_type: str, body: Any
+    ) -> _Answer:
+        media_type = content_type.split(";", 1)[0].strip().lower()
+        if media_type not in (MERGE_PATCH, STRATEGIC_MERGE_PATCH):
+            # JSON patch and server-side apply are real API features the daemon does not use.
+            return _unsupported_media_type(content_type, f"{MERGE_PATCH}, {STRATEGIC_MERGE_PATCH}")
+        stored = self._configmaps.get((namespace, name))
+        if stored is None:
+            return _not_found(name)
+        if not isinstance(body, dict):
+            return _Answer(400, status(400, "BadRequest", "the patch is not a JSON object"))
+        # For a ConfigMap (maps of strings, no lists) strategic merge behaves as a JSON merge patch.
+        patched = _merge(stored, body)
+        wanted = (patched.get("metadata") or {}).get("resourceVersion")
+        current = stored["metadata"]["resourceVersion"]
+        if wanted is not None and wanted != current:
+            return _Answer(
+                409,
+                status(
+                    409,
+                    "Conflict",
+                    f'Operation cannot be fulfilled on configmaps "{name}": the object has been '
+                    "modified; please apply your changes to the latest version and try again",
+                    {"name": name, "kind": "configmaps"},
+                ),
+            )
+        metadata = patched.get("metadata") or {}
+        if metadata.get("name") != name or metadata.get("namespace") != namespace:
+            return _invalid(name, "metadata: the name and namespace of an object are immutable")
+        if patched.get("data") is not None and not _string_map(patched["data"]):
+            return _invalid(name, "data: Invalid value: values must be strings")
+        if stored.get("immutable") and patched.get("data") != stored.get("data"):
+            return _invalid(name, "data: Forbidden: field is immutable when `immutable` is set")
+        metadata["resourceVersion"] = self._next_resource_version()
+        self._configmaps[(namespace, name)] = patched
+        return _ok(patched)
+
+    def _new_configmap(
+        self,
+        namespace: str,
+        name: str,
+        data: dict[str, str] | None,
+        labels: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        metadata: dict[str, Any] = {
+            "name": name,
+            "namespace": namespace,
+            "uid": str(uuid.uuid4()),
+            "resourceVersion": self._next_resource_version(),
+            "creationTimestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        if labels:
+            metadata["labels"] = dict(labels)
+        configmap: dict[str, Any] = {"kind": "ConfigMap", "apiVersion": "v1", "metadata": metadata}
+        if data is not None:
+            configmap["data"] = dict(data)
+        return configmap
+
+    def _next_resource_version(self) -> str:
+        self._resource_version += 1
+        return str(self._resource_version)
+
+
+def _decode(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return raw.decode("utf-8", errors="replace")
+
+
+def _merge(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch: objects merge recursively, null deletes, the rest replaces."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = _merge(result.get(key), value)
+    return result
+
+
+def _string_map(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+
+
+def _reason_of(code: int) -> str:
+    try:
+        return HTTPStatus(code).phrase.replace(" ", "")
+    except ValueError:
+        return "Unknown"
+
+
+def _ok(configmap: dict[str, Any], code: int = 200) -> _Answer:
+    return _Answer(code, json.dumps(configmap))
+
+
+def _not_found(name: str) -> _Answer:
+    return _Answer(
+        404,
+        status(
+            404, "NotFound", f'configmaps "{name}" not found', {"name": name, "kind": "configmaps"}
+        ),
+    )
+
+
+def _invalid(name: str, cause: str) -> _Answer:
+    return _Answer(
+        422,
+        status(
+            422,
+            "Invalid",
+            f'ConfigMap "{name}" is invalid: {cause}',
+            {"name": name, "kind": "ConfigMap"},
+        ),
+    )
+
+
+def _unsupported_media_type(content_type: str, accepted: str) -> _Answer:
+    return _Answer(
+        415,
+        status(
+            415,
+            "UnsupportedMediaType",
+            "the body of the request was in an unknown format - accepted media types by this "
+            f'fake: {accepted}; got "{content_type}"',
+        ),
+    )
+
+
+def _method_not_allowed(method: str) -> _Answer:
+    return _Answer(
+        405, status(405, "MethodNotAllowed", f"the server does not allow this method: {method}")
+    )
+
+
+def api_client(server: FakeKubernetesApi, token: str) -> kubernetes.client.ApiClient:
+    """A real client for `server`, authenticating with `token` as a ServiceAccount does."""
+    configuration = kubernetes.client.Configuration(
+        host=server.url,
+        api_key={"authorization": token},
+        api_key_prefix={"authorization": "Bearer"},
+    )
+    # A proxy from the test environment must not stand between the client and a local server.
+    configuration.proxy = None
+    # One attempt per call, as Kubernetes.in_cluster configures it, so timeouts are exact.
+    configuration.retries = 0
+    return kubernetes.client.ApiClient(configuration)
