@@ -13,8 +13,9 @@ import structlog
 from apscheduler.executors.base import BaseExecutor, run_job
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
+from sqlalchemy.exc import OperationalError
 
-from .database import Unavailable
+from .database import Unavailable, first_line
 from .migrate import SchemaError
 from .monitoring import Monitor
 from .outbox import DeliveryReport
@@ -24,7 +25,7 @@ from .service import Telemetry
 log = structlog.get_logger(__name__)
 
 # Failures that are expected in operation and explained by their message: no traceback for them.
-_EXPECTED = (Unavailable, SchemaError)
+_EXPECTED = (Unavailable, SchemaError, OperationalError)
 
 
 class _DaemonThreadExecutor(BaseExecutor):  # type: ignore[misc]  # APScheduler 3 is untyped
@@ -145,11 +146,12 @@ class Daemon:
                 outcome, fields = self._attempt(record)
                 self._failures = 0
             except _EXPECTED as exc:
-                outcome, fields["error"] = "failed", str(exc)
+                reason = first_line(exc) if isinstance(exc, OperationalError) else str(exc)
+                outcome, fields["error"] = "failed", reason
                 self._readiness.record(
                     schema_at_head=False if isinstance(exc, SchemaError) else None,
-                    database_ok=not isinstance(exc, Unavailable),
-                    reason=str(exc),
+                    database_ok=isinstance(exc, SchemaError),
+                    reason=reason,
                 )
                 self._retry_soon()
             except Exception as exc:  # a failed run must never stop the daemon

@@ -35,6 +35,7 @@ from tests.support.cli import (
     plain_url,
     run_cli,
 )
+from tests.support.database import PgServer
 
 pytestmark = pytest.mark.integration
 
@@ -305,3 +306,28 @@ def test_the_daemon_survives_a_database_that_is_down_at_start(capture: CaptureSe
 
     assert sorted(str(event["event"]) for event in capture.events) == ["Heartbeat", "Summary"]
     assert not [line for line in log_lines("\n".join(daemon.stdout_lines)) if "exception" in line]
+
+
+def test_the_state_can_live_in_a_database_of_its_own(
+    pg_server: PgServer,
+    orchestrator_db_url: str,
+    orchestrator_engine: Engine,
+    expected: dict[str, int],
+    capture: CaptureServer,
+) -> None:
+    state_url = pg_server.new_database()
+    env = env_for(orchestrator_db_url, capture, OT_STATE_URL=plain_url(state_url))
+
+    result = run_cli("once", env=env)
+
+    assert result.returncode == 0, result.describe()
+    [summary] = accepted(capture, "Summary")
+    assert summary["properties"]["summary"] == expected  # type: ignore[index]
+    state = create_engine(state_url, poolclass=NullPool)
+    try:
+        assert len(outbox_rows(state)) == 2
+    finally:
+        state.dispose()
+    with orchestrator_engine.connect() as connection:
+        schemas = connection.execute(text("SELECT nspname FROM pg_namespace")).scalars().all()
+    assert "orchestrator_telemetry" not in schemas
