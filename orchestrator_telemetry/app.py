@@ -14,6 +14,7 @@ import structlog
 from sqlalchemy import Engine
 
 from .access import KeyDiscovery, OptOut, session
+from .cluster import running_in_cluster
 from .config import Config, ConfigError, Settings
 from .database import orchestrator_engine, state_engine
 from .events import Event, EventName
@@ -145,11 +146,11 @@ def _sink(config: Config, http: requests.Session) -> EventSink:
 
 
 def _kubernetes(settings: Settings) -> Kubernetes | None:
-    from .kube import Kubernetes, running_in_cluster  # noqa: PLC0415 - see TYPE_CHECKING above
-
     wanted = settings.kubernetes.enabled
     if wanted is False or (wanted is None and not running_in_cluster()):
         return None
+    from .kube import Kubernetes  # noqa: PLC0415 - see TYPE_CHECKING above
+
     return Kubernetes.in_cluster(
         namespace=settings.kubernetes.namespace,
         configmap=settings.kubernetes.configmap,

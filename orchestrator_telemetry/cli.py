@@ -273,7 +273,7 @@ def _migrate(config: Config, args: argparse.Namespace) -> int:
         migrate.upgrade(engine, settings.state.schema_name)
     finally:
         engine.dispose()
-    log.info("schema is at head", schema=settings.state.schema_name, revision=migrate.head())
+    log.info("schema is at head", schema=settings.state.schema_name, revision=migrate.HEAD)
     return OK
 
 

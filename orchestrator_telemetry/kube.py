@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Callable
 from typing import TypeVar
 
 import structlog
@@ -16,6 +14,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.client.models import V1ConfigMap, V1ObjectMeta
 from kubernetes.config import ConfigException, load_incluster_config
 
+from .cluster import TOKEN_PATH, running_in_cluster
 from .database import Unavailable
 
 __all__ = [
@@ -33,7 +32,6 @@ log = structlog.get_logger(__name__)
 DEFAULT_CONFIGMAP = "devtron-ucid"
 UCID_KEY = "UCID"
 INSTALL_EVENT_KEY = "installEvent"
-TOKEN_PATH = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 
 MERGE_PATCH = "application/merge-patch+json"
 _UCID_FORMAT = re.compile(r"[a-z0-9]{16}")
@@ -50,13 +48,6 @@ class KubernetesError(Unavailable):
         """Keep the HTTP status (None when no answer came) for callers that branch on it."""
         super().__init__(message)
         self.status = status
-
-
-def running_in_cluster(
-    environ: Mapping[str, str] = os.environ, token_path: Path = TOKEN_PATH
-) -> bool:
-    """True inside a pod: the API server's address is set and a ServiceAccount token is mounted."""
-    return bool(environ.get("KUBERNETES_SERVICE_HOST")) and token_path.is_file()
 
 
 class Kubernetes:

@@ -105,7 +105,7 @@ class Telemetry:
                         migrate.upgrade(self._state, self.plan.schema)
                     elif not migrate.is_at_head(self._state, self.plan.schema):
                         raise migrate.SchemaError(
-                            f"schema {self.plan.schema!r} is not at revision {migrate.head()};"
+                            f"schema {self.plan.schema!r} is not at revision {migrate.HEAD};"
                             " run `orchestrator-telemetry migrate` or set state.migrate_on_start"
                         )
                     self._ucid = resolve_ucid(
@@ -178,7 +178,7 @@ class Telemetry:
         """The state of delivery, read from the daemon's own tables only."""
         now = self._clock()
         if not migrate.is_at_head(self._state, self.plan.schema):
-            unmigrated = f"schema {self.plan.schema!r} is not migrated to {migrate.head()}"
+            unmigrated = f"schema {self.plan.schema!r} is not migrated to {migrate.HEAD}"
             return Status(None, None, {}, {}, [unmigrated])
         last = self.outbox.latest(EventName.SUMMARY)
         counts = self.outbox.status_counts()

@@ -1,0 +1,19 @@
+"""Whether this process runs in a Kubernetes pod: a cheap check, kept apart from the client.
+
+The official client is a large import; the daemon makes it only once this says yes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+TOKEN_PATH = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+
+
+def running_in_cluster(
+    environ: Mapping[str, str] = os.environ, token_path: Path = TOKEN_PATH
+) -> bool:
+    """True inside a pod: the API server's address is set and a ServiceAccount token is mounted."""
+    return bool(environ.get("KUBERNETES_SERVICE_HOST")) and token_path.is_file()
