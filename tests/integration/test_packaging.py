@@ -1,0 +1,64 @@
+"""`pip install .` gives everything the daemon needs at run time, migrations included."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).parents[2]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--wheel-dir",
+            str(out),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    [built] = out.glob("orchestrator_telemetry-*.whl")
+    return zipfile.ZipFile(built)
+
+
+def test_the_wheel_carries_the_migrations_inside_the_package(wheel: zipfile.ZipFile) -> None:
+    names = set(wheel.namelist())
+
+    assert "orchestrator_telemetry/migrations/env.py" in names
+    assert "orchestrator_telemetry/migrations/script.py.mako" in names
+    assert "orchestrator_telemetry/migrations/versions/0001_initial.py" in names
+
+
+def test_the_wheel_carries_the_demo_schema_and_type_information(wheel: zipfile.ZipFile) -> None:
+    names = set(wheel.namelist())
+
+    assert "orchestrator_telemetry/sandbox/devtron_schema.sql" in names
+    assert "orchestrator_telemetry/py.typed" in names
+
+
+def test_the_wheel_declares_the_console_script(wheel: zipfile.ZipFile) -> None:
+    [entry_points] = [name for name in wheel.namelist() if name.endswith("entry_points.txt")]
+
+    text = wheel.read(entry_points).decode()
+    assert "orchestrator-telemetry = orchestrator_telemetry.cli:main" in text
+
+
+def test_the_wheel_ships_no_tests_or_benchmarks(wheel: zipfile.ZipFile) -> None:
+    tops = {name.split("/")[0] for name in wheel.namelist()}
+
+    assert not {"tests", "bench", "migrations"} & tops
