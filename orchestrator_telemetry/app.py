@@ -17,11 +17,11 @@ from .access import KeyDiscovery, OptOut, session
 from .cluster import running_in_cluster
 from .config import Config, ConfigError, Settings
 from .database import orchestrator_engine, state_engine
-from .events import Event, EventName
-from .outbox import Outbox, RetryPolicy
+from .events import EventName
+from .outbox import DeliveryReport, Outbox, RetryPolicy
 from .schedule import Clock, Schedule
 from .service import Plan, Telemetry
-from .sinks import ConsoleSink, EventSink, LazySink, PosthogSink
+from .sinks import ConsoleSink, EventSink, LazySink, PosthogSink, TransientError
 from .versions import ServerVersion
 
 if TYPE_CHECKING:  # the Kubernetes client is a large import, made only inside a cluster
@@ -68,17 +68,18 @@ def application(config: Config, clock: Clock, sink: EventSink | None = None) -> 
         state = state_engine(
             settings.state_url.get_secret_value(), settings.database, settings.state
         )
+        outbox = Outbox(state, clock, retry_policy(settings))
         telemetry = Telemetry(
             plan(settings),
             orchestrator=orchestrator,
             state=state,
-            outbox=Outbox(state, clock, retry_policy(settings)),
+            outbox=outbox,
             sink=sink or _sink(config, http),
             clock=clock,
             server_version=_server_version(settings, kube, clock),
             configmap_ucid=kube.ucid if kube is not None else None,
             opted_out=_opt_out(settings, http, clock),
-            on_delivered=_installation_recorder(kube),
+            after_delivery=_InstallEventSync(kube, outbox) if kube is not None else _nothing,
         )
         app = App(telemetry, (orchestrator, state), kube)
         stack.callback(app.close)
@@ -125,7 +126,8 @@ def _sink(config: Config, http: requests.Session) -> EventSink:
             key_source=config.source_of("posthog.api_key"),
         )
     if settings.posthog.key_url is None:
-        raise ConfigError(["posthog.api_key: not set"])
+        # Only a silenced daemon gets here (load() requires a key otherwise); it never sends.
+        return LazySink("posthog", _no_key)
     discovery = KeyDiscovery(
         settings.posthog.key_url,
         default_host=settings.posthog.host,
@@ -143,6 +145,10 @@ def _sink(config: Config, http: requests.Session) -> EventSink:
         )
 
     return LazySink("posthog", discovered)
+
+
+def _no_key() -> EventSink:
+    raise TransientError("posthog.api_key is not set")
 
 
 def _kubernetes(settings: Settings) -> Kubernetes | None:
@@ -180,11 +186,35 @@ def _opt_out(settings: Settings, http: requests.Session, clock: Clock) -> Callab
     ).opted_out
 
 
-def _installation_recorder(kube: Kubernetes | None) -> Callable[[Event], None]:
-    """After InstallationSuccess is delivered, Devtron's ConfigMap says so: installEvent "2"."""
+def _nothing(report: DeliveryReport) -> None:
+    """No follow-up after delivery outside a cluster."""
 
-    def delivered(event: Event) -> None:
-        if kube is not None and event.name == EventName.INSTALLATION_SUCCESS:
-            kube.set_install_event("2")
 
-    return delivered
+class _InstallEventSync:
+    """Keeps Devtron's ConfigMap in step: installEvent "2" once InstallationSuccess is delivered.
+
+    A failed update is owed, not lost: it is tried again after every later delivery pass, and a
+    new process first checks whether a delivered InstallationSuccess is still unrecorded there.
+    """
+
+    def __init__(self, kube: Kubernetes, outbox: Outbox) -> None:
+        self._kube = kube
+        self._outbox = outbox
+        self._owed: bool | None = None  # None: not yet known in this process
+
+    def __call__(self, report: DeliveryReport) -> None:
+        """Update the ConfigMap if an InstallationSuccess was delivered and it does not say so."""
+        from .kube import INSTALL_EVENT_DONE, KubernetesError  # noqa: PLC0415 - in-cluster only
+
+        try:
+            if any(event.name == EventName.INSTALLATION_SUCCESS for event in report.sent):
+                self._owed = True
+            elif self._owed is None:
+                latest = self._outbox.latest(EventName.INSTALLATION_SUCCESS)
+                delivered = latest is not None and latest["status"] == "sent"
+                self._owed = delivered and self._kube.install_event() != INSTALL_EVENT_DONE
+            if self._owed:
+                self._kube.set_install_event(INSTALL_EVENT_DONE)
+                self._owed = False
+        except KubernetesError as exc:
+            log.warning("cannot record the installation event in the ConfigMap yet", error=str(exc))

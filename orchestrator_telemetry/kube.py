@@ -32,6 +32,7 @@ log = structlog.get_logger(__name__)
 DEFAULT_CONFIGMAP = "devtron-ucid"
 UCID_KEY = "UCID"
 INSTALL_EVENT_KEY = "installEvent"
+INSTALL_EVENT_DONE = "2"  # "1" until the installation event was sent, as Devtron's installer has it
 
 MERGE_PATCH = "application/merge-patch+json"
 _UCID_FORMAT = re.compile(r"[a-z0-9]{16}")

@@ -66,7 +66,7 @@ class Telemetry:
         server_version: Callable[[], str] = lambda: "unknown",
         configmap_ucid: Callable[[Callable[[], str]], str] | None = None,
         opted_out: Callable[[str], bool] = lambda ucid: False,
-        on_delivered: Callable[[Event], None] = lambda event: None,
+        after_delivery: Callable[[DeliveryReport], None] = lambda report: None,
     ) -> None:
         self.plan = plan
         self._orchestrator = orchestrator
@@ -77,7 +77,7 @@ class Telemetry:
         self._server_version = server_version
         self._configmap_ucid = configmap_ucid
         self._opted_out = opted_out
-        self._on_delivered = on_delivered
+        self._after_delivery = after_delivery
         self._ucid: str | None = None
         self._lock = threading.Lock()
 
@@ -170,8 +170,7 @@ class Telemetry:
     def deliver(self, *, ignore_backoff: bool = False) -> DeliveryReport:
         """Send everything due through the sink."""
         report = self.outbox.deliver(self.sink, ignore_backoff=ignore_backoff)
-        for event in report.sent:
-            self._on_delivered(event)
+        self._after_delivery(report)
         return report
 
     def status(self) -> Status:

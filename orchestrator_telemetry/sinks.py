@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Protocol, TextIO
 
@@ -106,17 +107,26 @@ def _classify(exc: APIError, key_source: str) -> DeliveryError:
 class LazySink:
     """Builds its sink on the first send, so a key fetched over the network is asked for late."""
 
-    def __init__(self, name: str, build: Callable[[], EventSink]) -> None:
+    def __init__(self, name: str, build: Callable[[], EventSink], quiet: float = 60.0) -> None:
         self.name = name
         self._build = build
+        self._quiet = quiet
         self._sink: EventSink | None = None
+        self._failed: tuple[float, DeliveryError] | None = None
         self._lock = threading.Lock()
 
     def send(self, event: Event) -> None:
         """Build the sink if needed (a failure is a DeliveryError: retried later), then send."""
         with self._lock:
             if self._sink is None:
-                self._sink = self._build()
+                # One failed build answers for a while: the rest of a pass does not ask again.
+                if self._failed is not None and time.monotonic() - self._failed[0] < self._quiet:
+                    raise self._failed[1]
+                try:
+                    self._sink = self._build()
+                except DeliveryError as exc:
+                    self._failed = (time.monotonic(), exc)
+                    raise
             sink = self._sink
         sink.send(event)
 
