@@ -173,7 +173,9 @@ class Daemon:
         telemetry = self._telemetry
         telemetry.prepare()
         if telemetry.opted_out():
-            return "skipped", {"reason": "this installation opted out (Devtron's opt-out lookup)"}
+            reason = "this installation opted out (Devtron's opt-out lookup)"
+            self._readiness.record(schema_at_head=True, database_ok=True, reason=reason)
+            return "skipped", {"reason": reason}
         fields = record()
         report = telemetry.deliver()
         fields.update(_report_fields(report))
