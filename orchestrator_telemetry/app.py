@@ -37,10 +37,12 @@ class App:
     telemetry: Telemetry
     engines: tuple[Engine, Engine]
     kubernetes: Kubernetes | None = None
+    flush_on_close: bool = True
 
     def close(self) -> None:
         """Flush the sink, then dispose the engines: whoever creates an engine disposes it."""
-        self.telemetry.sink.close()
+        if self.flush_on_close:
+            self.telemetry.sink.close()
         for engine in self.engines:
             engine.dispose()
 
@@ -53,8 +55,16 @@ def opt_out_reason(config: Config) -> str | None:
 
 
 @contextmanager
-def application(config: Config, clock: Clock, sink: EventSink | None = None) -> Iterator[App]:
-    """Compose engines, outbox, sink and identity from `config`; close them all on exit."""
+def application(
+    config: Config,
+    clock: Clock,
+    sink: EventSink | None = None,
+    on_secret: Callable[[str], None] = lambda secret: None,
+) -> Iterator[App]:
+    """Compose engines, outbox, sink and identity from `config`; close them all on exit.
+
+    `on_secret` learns secrets found at run time (a discovered key), so logs can mask them.
+    """
     settings = config.settings
     url = settings.database.url
     if url is None:  # load() reports this as a configuration error first
@@ -74,10 +84,11 @@ def application(config: Config, clock: Clock, sink: EventSink | None = None) -> 
             orchestrator=orchestrator,
             state=state,
             outbox=outbox,
-            sink=sink or _sink(config, http),
+            sink=sink or _sink(config, http, on_secret),
             clock=clock,
             server_version=_server_version(settings, kube, clock),
             configmap_ucid=kube.ucid if kube is not None else None,
+            configmap_peek=kube.stored_ucid if kube is not None else lambda: None,
             opted_out=_opt_out(settings, http, clock),
             after_delivery=_InstallEventSync(kube, outbox) if kube is not None else _nothing,
         )
@@ -113,7 +124,7 @@ def retry_policy(settings: Settings) -> RetryPolicy:
     )
 
 
-def _sink(config: Config, http: requests.Session) -> EventSink:
+def _sink(config: Config, http: requests.Session, on_secret: Callable[[str], None]) -> EventSink:
     settings = config.settings
     if settings.delivery.sink == "console":
         return ConsoleSink(sys.stdout)
@@ -137,6 +148,7 @@ def _sink(config: Config, http: requests.Session) -> EventSink:
 
     def discovered() -> EventSink:
         target = discovery.target()
+        on_secret(target.api_key)
         return PosthogSink(
             target.api_key,
             host=target.host,

@@ -13,17 +13,18 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any, Literal
 
 import structlog
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from . import __version__, logs, migrate
-from .app import application, opt_out_reason
-from .config import CONFIG_ENV, Config, ConfigError, env_name, keys, load
+from .app import application, opt_out_reason, retry_policy
+from .config import CONFIG_ENV, Config, ConfigError, env_name, keys, load, password_parameters
 from .database import Unavailable, first_line, state_engine
 from .endpoints import Endpoints
 from .events import INSTALLER_EVENTS, EventName, rfc3339
@@ -32,7 +33,7 @@ from .schedule import utc_now
 from .sinks import ConsoleSink
 
 OK, NOT_DELIVERED, BAD_CONFIG, UNAVAILABLE = 0, 1, 2, 3
-SHUTDOWN_TIMEOUT = 5.0  # seconds; leaves room inside a 10 s grace period for flush and dispose
+SHUTDOWN_TIMEOUT = 5.0  # seconds to finish a running job; the rest of a 10 s grace is to spare
 
 log = structlog.get_logger("orchestrator_telemetry")
 
@@ -56,19 +57,20 @@ def _dispatch(command: str, args: argparse.Namespace, environ: Mapping[str, str]
         return BAD_CONFIG
     settings = config.settings
     quiet_stdout = command in {"preview", "check-config", "status"}  # their stdout is the answer
-    logs.configure(
+    redactor = logs.configure(
         settings.log.level,
         settings.log.format,
         settings.secrets(),
         stream=sys.stderr if quiet_stdout else sys.stdout,
     )
+    args.on_secret = redactor.add  # a key discovered at run time is masked like a configured one
     handler = _COMMANDS[command]
     try:
         return handler(config, args)
     except (Unavailable, migrate.SchemaError) as exc:
         log.error("cannot use the database", command=command, error=str(exc))
         return UNAVAILABLE
-    except OperationalError as exc:  # a connection lost somewhere no narrower handler covers
+    except DBAPIError as exc:  # a lost connection, a refused permission: the driver's one line
         log.error("cannot use the database", command=command, error=first_line(exc))
         return UNAVAILABLE
 
@@ -145,14 +147,13 @@ def _run(config: Config, args: argparse.Namespace) -> int:
     settings = config.settings
     monitor = Monitor()
     reason = opt_out_reason(config)
-    with application(config, utc_now) as app:
+    with application(config, utc_now, on_secret=args.on_secret) as app:
         daemon = Daemon(
             app.telemetry,
             clock=utc_now,
             misfire_grace_time=settings.schedule.misfire_grace_time,
             heartbeat_at_start=settings.schedule.heartbeat_at_start,
-            retry_first=timedelta(seconds=settings.delivery.retry_initial),
-            retry_last=timedelta(seconds=settings.delivery.retry_max),
+            retry=retry_policy(settings),
             monitor=monitor,
         )
         endpoints = Endpoints(
@@ -181,8 +182,9 @@ def _run(config: Config, args: argparse.Namespace) -> int:
             if reason is None and not daemon.alive():
                 log.error("scheduler stopped unexpectedly")
                 return NOT_DELIVERED
-        if reason is None:
-            daemon.stop(timeout=SHUTDOWN_TIMEOUT)
+        if reason is None and not daemon.stop(timeout=SHUTDOWN_TIMEOUT):
+            # The abandoned run may be inside the sink: closing it would wait for that send.
+            app.flush_on_close = False
         endpoints.stop()
     log.info("stopped")
     return OK
@@ -194,7 +196,7 @@ def _once(config: Config, args: argparse.Namespace) -> int:
     if reason is not None:
         log.warning("telemetry is disabled; nothing is collected or sent", reason=reason)
         return OK
-    with application(config, utc_now) as app:
+    with application(config, utc_now, on_secret=args.on_secret) as app:
         telemetry = app.telemetry
         telemetry.prepare()
         if telemetry.opted_out():
@@ -238,7 +240,7 @@ def _emit(config: Config, args: argparse.Namespace) -> int:
     if reason is not None:
         log.warning("telemetry is disabled; nothing is collected or sent", reason=reason)
         return OK
-    with application(config, utc_now) as app:
+    with application(config, utc_now, on_secret=args.on_secret) as app:
         telemetry = app.telemetry
         telemetry.prepare()
         if telemetry.opted_out():
@@ -329,18 +331,19 @@ def describe(config: Config) -> Iterator[str]:
     for section, key in keys():
         value: Any = data[section][key]
         if hasattr(value, "get_secret_value"):
-            value = _mask(section, key, value.get_secret_value())
+            value = _mask(key, value.get_secret_value())
         origin = config.source_of(f"{section}.{key}")
         variable = env_name(section, key)
         where = origin if origin == variable else f"{origin}; env {variable}"
         yield f"{section}.{key}: {json.dumps(value)}  # {where}"
 
 
-def _mask(section: str, key: str, secret: str) -> str:
+def _mask(key: str, secret: str) -> str:
     if key == "url":
-        from sqlalchemy.engine import make_url  # noqa: PLC0415
-
-        return make_url(secret).render_as_string(hide_password=True)
+        url = make_url(secret)
+        hidden = dict.fromkeys(password_parameters(url), "***")
+        masked: str = url.update_query_dict(hidden).render_as_string(hide_password=True)
+        return masked
     return "***" if len(secret) < 12 else f"{secret[:4]}***"
 
 

@@ -53,7 +53,7 @@ def _postgres_url(value: SecretStr | None) -> SecretStr | None:
         return None
     try:
         url = make_url(value.get_secret_value())
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a bad port, whose text may be the password
         # The message must not echo the URL: it may hold a password.
         raise ValueError(
             "not a valid URL; expected postgresql://user:password@host:port/database"
@@ -208,10 +208,19 @@ class Settings(_Section):
                 continue
             found.append(secret.get_secret_value())
             if secret is not self.posthog.api_key:
-                password = make_url(secret.get_secret_value()).password
-                if password:
-                    found += [str(password), quote_plus(str(password))]
+                url = make_url(secret.get_secret_value())
+                passwords = [url.password, *password_parameters(url).values()]
+                found += [f(str(p)) for p in passwords if p for f in (str, quote_plus)]
         return [value for value in found if value]
+
+
+def password_parameters(url: URL) -> dict[str, str]:
+    """Query parameters of a libpq URL that carry a password (password=, sslpassword=)."""
+    return {
+        key: str(value)
+        for key, value in url.query.items()
+        if "password" in key.lower() and isinstance(value, str)
+    }
 
 
 @dataclass(frozen=True)
@@ -273,20 +282,17 @@ def load(
             "database.url: not set; set it in the config file, in OT_DATABASE_URL or"
             " OT_DATABASE_URL_FILE, or provide the orchestrator's PG_ADDR/PG_USER/PG_PASSWORD"
         )
-    posthog, delivery = raw.get("posthog"), raw.get("delivery")
-    wants_posthog = not (isinstance(delivery, dict) and delivery.get("sink") == "console")
-    has_key = isinstance(posthog, dict) and bool(posthog.get("api_key") or posthog.get("key_url"))
-    if require_api_key and wants_posthog and not has_key and _enabled(raw):
-        problems.append(
-            "posthog.api_key: not set; set it in the config file, OT_POSTHOG_API_KEY or"
-            " OT_POSTHOG_API_KEY_FILE, or posthog.key_url to ask Devtron's key endpoint"
-            " (or set delivery.sink: console to print events instead)"
-        )
     settings = None
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
         problems.extend(_describe(error, sources) for error in exc.errors(include_input=False))
+    if require_api_key and settings is not None and _needs_api_key(settings):
+        problems.append(
+            "posthog.api_key: not set; set it in the config file, OT_POSTHOG_API_KEY or"
+            " OT_POSTHOG_API_KEY_FILE, or posthog.key_url to ask Devtron's key endpoint"
+            " (or set delivery.sink: console to print events instead)"
+        )
     if problems or settings is None:
         raise ConfigError(problems)
     return Config(settings=settings, sources=sources)
@@ -405,10 +411,14 @@ def _opt_out_from_environment(
             return
 
 
-def _enabled(raw: Mapping[str, Any]) -> bool:
-    section = raw.get("telemetry")
-    value = section.get("enabled", True) if isinstance(section, dict) else True
-    return str(value).strip().lower() not in {"false", "0", "no", "off"}
+def _needs_api_key(settings: Settings) -> bool:
+    """Events go to PostHog, and neither a key nor a key endpoint is configured."""
+    return (
+        settings.telemetry.enabled
+        and settings.delivery.sink == "posthog"
+        and settings.posthog.api_key is None
+        and settings.posthog.key_url is None
+    )
 
 
 def _describe(error: Mapping[str, Any], sources: Mapping[str, str]) -> str:

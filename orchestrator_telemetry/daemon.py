@@ -13,19 +13,19 @@ import structlog
 from apscheduler.executors.base import BaseExecutor, run_job
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from .database import Unavailable, first_line
 from .migrate import SchemaError
 from .monitoring import Monitor
-from .outbox import DeliveryReport
+from .outbox import DeliveryReport, RetryPolicy
 from .schedule import Clock
 from .service import Telemetry
 
 log = structlog.get_logger(__name__)
 
 # Failures that are expected in operation and explained by their message: no traceback for them.
-_EXPECTED = (Unavailable, SchemaError, OperationalError)
+_EXPECTED = (Unavailable, SchemaError, DBAPIError)
 
 
 class _DaemonThreadExecutor(BaseExecutor):  # type: ignore[misc]  # APScheduler 3 is untyped
@@ -54,18 +54,21 @@ class Daemon:
         clock: Clock,
         misfire_grace_time: int,
         heartbeat_at_start: bool,
-        retry_first: timedelta = timedelta(minutes=1),
-        retry_last: timedelta = timedelta(hours=1),
+        retry: RetryPolicy | None = None,
         monitor: Monitor | None = None,
+        longest_run: timedelta = timedelta(minutes=15),
     ) -> None:
         self._telemetry = telemetry
         self._monitor = monitor or Monitor()
         self._readiness = self._monitor.readiness
         # Owed until recorded: a start whose first run fails still reports its Heartbeat later.
         self._owes_heartbeat = heartbeat_at_start
-        self._retry_first, self._retry_last = retry_first, retry_last
+        self._policy = retry or RetryPolicy()
+        self._longest_run = longest_run.total_seconds()
         self._clock = clock
         self._busy = threading.Lock()  # one job at a time: summary and heartbeat share a minute
+        self._running_since: float | None = None
+        self._stopping = threading.Event()
         self._failures = 0
         self._scheduler = BackgroundScheduler(
             timezone=UTC,
@@ -92,16 +95,17 @@ class Daemon:
             sink=self._telemetry.sink.name,
         )
 
-    def next_runs(self) -> dict[str, datetime | None]:
-        """When each scheduled job runs next."""
-        return {job.id: job.next_run_time for job in self._scheduler.get_jobs()}
-
     def alive(self) -> bool:
-        """Whether the scheduler thread is running."""
-        return bool(self._scheduler.running)
+        """Whether the scheduler's thread lives and no run has been stuck past its limit."""
+        thread = getattr(self._scheduler, "_thread", None)  # APScheduler 3 keeps it private
+        if thread is None or not thread.is_alive():
+            return False
+        since = self._running_since
+        return since is None or time.monotonic() - since < self._longest_run
 
     def stop(self, timeout: float) -> bool:
         """Stop scheduling, wait up to `timeout` s for a running job; True if none was abandoned."""
+        self._stopping.set()  # a job queued behind the running one must not start after this
         self._scheduler.shutdown(wait=False)
         finished = self._busy.acquire(timeout=timeout)
         if finished:
@@ -119,6 +123,8 @@ class Daemon:
         self._run("summary", lambda: self._catch_up(heartbeat=False))
 
     def _heartbeat(self) -> None:
+        # Owed until recorded: if this run fails, the retry records the Heartbeat it could not.
+        self._owes_heartbeat = True
         self._run("heartbeat", lambda: self._catch_up(heartbeat=True))
 
     def _retry(self) -> None:
@@ -140,13 +146,15 @@ class Daemon:
     def _run(self, job: str, record: Callable[[], dict[str, Any]]) -> None:
         """Run one job: prepare, record, deliver; log one line; never raise into the scheduler."""
         with self._busy:
-            started = time.monotonic()
+            if self._stopping.is_set():
+                return
+            started = self._running_since = time.monotonic()
             outcome, fields = "ok", dict[str, Any]()
             try:
                 outcome, fields = self._attempt(record)
                 self._failures = 0
             except _EXPECTED as exc:
-                reason = first_line(exc) if isinstance(exc, OperationalError) else str(exc)
+                reason = first_line(exc) if isinstance(exc, DBAPIError) else str(exc)
                 outcome, fields["error"] = "failed", reason
                 self._readiness.record(
                     schema_at_head=False if isinstance(exc, SchemaError) else None,
@@ -158,6 +166,7 @@ class Daemon:
                 outcome, fields["error"] = "failed", f"{type(exc).__name__}: {exc}"
                 log.exception("job crashed", job=job)
                 self._retry_soon()
+            self._running_since = None
             seconds = time.monotonic() - started
             self._monitor.observe_run(job, outcome, seconds)
             emit = log.info if outcome in ("ok", "skipped") else log.warning
@@ -195,12 +204,15 @@ class Daemon:
     def _retry_soon(self) -> None:
         """After a failed run, try again with backoff rather than waiting for the next slot."""
         self._failures += 1
-        wait = min(self._retry_first * 2 ** min(self._failures - 1, 16), self._retry_last)
-        self._reschedule(self._clock() + wait)
+        self._reschedule(self._clock() + self._policy.delay(self._failures))
 
     def _schedule_retry(self, due: datetime | None) -> None:
-        if due is not None:
-            self._reschedule(max(due, self._clock()))
+        if due is None:
+            return
+        now = self._clock()
+        # Due already, after a whole pass: another replica holds those rows. Come back later
+        # rather than spinning while its send is in flight.
+        self._reschedule(due if due > now else now + self._policy.initial)
 
     def _reschedule(self, when: datetime) -> None:
         if self._scheduler.running:

@@ -137,6 +137,13 @@ class Kubernetes:
             f"settled; gave up after {_ATTEMPTS} attempts"
         )
 
+    def stored_ucid(self) -> str | None:
+        """The installation id in the ConfigMap, if any; creates nothing (preview, status)."""
+        found = self._read()
+        if found is None:
+            return None
+        return (found.data or {}).get(UCID_KEY) or None
+
     def install_event(self) -> str | None:
         """The ConfigMap's `installEvent` ("1" before the install event was sent), or None."""
         found = self._read()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import Iterable
@@ -21,18 +22,48 @@ _QUIET = {
 
 
 class Redactor:
-    """Replaces every known secret value in the rendered line, whatever printed it."""
+    """Masks every known secret value: in each field before rendering, then in the line itself."""
 
-    def __init__(self, secrets: Iterable[str]) -> None:
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets: list[str] = []
+        for secret in secrets:
+            self.add(secret)
+
+    def add(self, secret: str) -> None:
+        """Mask `secret` from now on (a key discovered at run time, say)."""
+        # Shorter values would mask ordinary words; a secret that short is no secret anyway.
+        if len(secret) < _SHORTEST_SECRET:
+            return
+        # As written, and as JSON escapes it (quotes, backslashes, non-ASCII characters).
+        found = {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
         # Longest first, so a URL is masked whole before the password inside it is.
-        self._secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+        self._secrets = sorted(set(self._secrets) | found, key=len, reverse=True)
+
+    def mask(self, text: str) -> str:
+        """`text` with every known secret replaced by ***."""
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def fields(self, logger: WrappedLogger, name: str, event_dict: Any) -> Any:
+        """Processor: mask secrets in every string field, before anything renders them."""
+        return {key: self._scrub(value) for key, value in event_dict.items()}
 
     def __call__(self, logger: WrappedLogger, name: str, line: Any) -> Any:
-        """Mask secrets in `line` (the renderer's output)."""
-        if isinstance(line, str):
-            for secret in self._secrets:
-                line = line.replace(secret, "***")
-        return line
+        """Processor after the renderer: mask secrets in the rendered line, whatever printed it."""
+        return self.mask(line) if isinstance(line, str) else line
+
+    def _scrub(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.mask(value)
+        if isinstance(value, dict):
+            return {key: self._scrub(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._scrub(item) for item in value]
+        return value
+
+
+_SHORTEST_SECRET = 4
 
 
 def configure(
@@ -40,15 +71,17 @@ def configure(
     fmt: str = "auto",
     secrets: Iterable[str] = (),
     stream: TextIO | None = None,
-) -> None:
+) -> Redactor:
     """Route structlog and stdlib logging through one renderer on `stream` (stdout by default)."""
     out = stream or sys.stdout
+    redactor = Redactor(secrets)
     as_json = fmt == "json" or (fmt == "auto" and not out.isatty())
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redactor.fields,
     ]
     renderer: Any
     if as_json:
@@ -73,7 +106,7 @@ def configure(
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 *shared_tail,
                 renderer,
-                Redactor(secrets),
+                redactor,
             ],
         )
     )
@@ -92,6 +125,7 @@ def configure(
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
     )
+    return redactor
 
 
 def _leading(*names: str) -> Any:

@@ -24,7 +24,6 @@ from sqlalchemy import (
     Select,
     String,
     Table,
-    distinct,
     false,
     func,
     or_,
@@ -127,15 +126,22 @@ def _environment_count(window: Window) -> ScalarSelect[int]:
 
 
 def _non_prod_app_count(window: Window) -> ScalarSelect[int]:
-    # Active apps with at least one CD pipeline, deleted or not, on a non-production environment.
+    # Active apps with at least one CD pipeline, deleted or not, on a non-production environment:
+    # Devtron's count(DISTINCT pipeline.app_id) over pipeline, environment and app, asked as a
+    # semi-join from `app` (each app counted once: its id is its primary key). PostgreSQL then
+    # hashes the matching pipelines in parallel, in batches that stay in memory, instead of
+    # sorting them all for DISTINCT or keeping a table of every app: several times faster at
+    # millions of pipelines, with no setting changed (BENCHMARKS.md).
+    on_non_production = (
+        select(pipeline.c.app_id)
+        .select_from(pipeline)
+        .join(environment, environment.c.id == pipeline.c.environment_id)
+        .where(environment.c.default == false())
+    )
     return (
-        select(func.count(distinct(pipeline.c.app_id)))
-        .select_from(
-            pipeline.join(environment, environment.c.id == pipeline.c.environment_id).join(
-                app, app.c.id == pipeline.c.app_id
-            )
-        )
-        .where(environment.c.default == false(), app.c.active == true())
+        select(func.count())
+        .select_from(app)
+        .where(app.c.active == true(), app.c.id.in_(on_non_production))
         .scalar_subquery()
     )
 

@@ -9,6 +9,8 @@ from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from .tables import STATUSES
+
 PREFIX = "orchestrator_telemetry"
 
 
@@ -116,7 +118,7 @@ class Monitor:
 
     def observe_outbox(self, counts: Mapping[str, int]) -> None:
         """Publish how many events are in each status."""
-        for status in ("pending", "sent", "dead", "expired"):
+        for status in STATUSES:
             self.outbox.labels(status=status).set(counts.get(status, 0))
 
     def observe_summary(self, counts: Mapping[str, int]) -> None:

@@ -42,7 +42,7 @@ class RetryPolicy:
     )
 
     def delay(self, attempts: int, rng: random.Random | None = None) -> timedelta:
-        """The wait after the `attempts`-th failure: doubling, capped, with full-range jitter."""
+        """The wait after the `attempts`-th failure: doubling, capped, less up to half as jitter."""
         # Persisted across processes, so the formula lives here rather than in a retry decorator.
         ceiling = min(self.maximum, self.initial * 2 ** max(attempts - 1, 0))
         factor: float = 0.5 + (rng or random).random() / 2

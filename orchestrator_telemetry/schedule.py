@@ -11,8 +11,9 @@ from apscheduler.triggers.cron import CronTrigger
 
 Clock = Callable[[], datetime]
 
-# Look back this far, widening each time, when searching for the latest slot: a daily cron
-# needs one step, a yearly one a few; the last window bounds the search for crons that never fire.
+# Look back this far, widening each time, when searching for the latest slot: a cron firing at
+# least every 7 hours needs one step, a daily one two, a yearly one four; the last window bounds
+# the search for crons that never fire.
 _LOOKBACK = (
     timedelta(hours=7),
     timedelta(days=2),

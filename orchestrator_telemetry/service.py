@@ -22,6 +22,7 @@ from .identity import resolve_ucid, stored_ucid
 from .outbox import DeliveryReport, Outbox
 from .schedule import Clock, Schedule
 from .sinks import EventSink
+from .tables import STATUSES
 
 log = structlog.get_logger(__name__)
 
@@ -65,6 +66,7 @@ class Telemetry:
         clock: Clock,
         server_version: Callable[[], str] = lambda: "unknown",
         configmap_ucid: Callable[[Callable[[], str]], str] | None = None,
+        configmap_peek: Callable[[], str | None] = lambda: None,
         opted_out: Callable[[str], bool] = lambda ucid: False,
         after_delivery: Callable[[DeliveryReport], None] = lambda report: None,
     ) -> None:
@@ -76,6 +78,7 @@ class Telemetry:
         self._clock = clock
         self._server_version = server_version
         self._configmap_ucid = configmap_ucid
+        self._configmap_peek = configmap_peek
         self._opted_out = opted_out
         self._after_delivery = after_delivery
         self._ucid: str | None = None
@@ -143,8 +146,18 @@ class Telemetry:
         recorded = self.outbox.latest_period(EventName.SUMMARY)
         if recorded is None:
             return [latest]  # a first start reports the current period, not history
-        oldest = max(recorded, now - self.plan.summary_max_age)
-        return list(self.plan.summary.slots_between(oldest, now))
+        horizon = now - self.plan.summary_max_age
+        if recorded < horizon:
+            # Never a silent gap: periods too old to report are named, then left behind.
+            lost = list(self.plan.summary.slots_between(recorded, horizon))
+            if lost:
+                log.warning(
+                    "summary periods missed beyond the maximum age are not reported",
+                    periods=len(lost),
+                    first=lost[0].isoformat(),
+                    last=lost[-1].isoformat(),
+                )
+        return list(self.plan.summary.slots_between(max(recorded, horizon), now))
 
     def catch_up(self, *, heartbeat: bool = True) -> list[Event]:
         """Record every missed Summary and the current Heartbeat; return what was recorded."""
@@ -174,7 +187,7 @@ class Telemetry:
         return report
 
     def status(self) -> Status:
-        """The state of delivery, read from the daemon's own tables only."""
+        """The state of delivery, from the daemon's own tables (and the ConfigMap in a cluster)."""
         now = self._clock()
         if not migrate.is_at_head(self._state, self.plan.schema):
             unmigrated = f"schema {self.plan.schema!r} is not migrated to {migrate.HEAD}"
@@ -191,9 +204,9 @@ class Telemetry:
         if due is not None and now - due > self.plan.grace:
             overdue.append(f"pending events have been due since {due.isoformat()}")
         return Status(
-            ucid=self.plan.configured_ucid or stored_ucid(self._state),
+            ucid=self._known_ucid(),
             last_summary=dict(last) if last is not None else None,
-            outbox={name: counts.get(name, 0) for name in ("pending", "sent", "dead", "expired")},
+            outbox={name: counts.get(name, 0) for name in STATUSES},
             next_runs={
                 "summary": self.plan.summary.next_slot(now),
                 "heartbeat": self.plan.heartbeat.next_slot(now),
@@ -202,10 +215,23 @@ class Telemetry:
             overdue=overdue,
         )
 
+    def _known_ucid(self) -> str | None:
+        """The ucid this installation reports as, found without creating anything."""
+        if self._ucid or self.plan.configured_ucid:
+            return self._ucid or self.plan.configured_ucid
+        if self._configmap_ucid is not None:  # in a cluster, Devtron's ConfigMap decides
+            return self._configmap_peek()
+        try:
+            return stored_ucid(self._state)
+        except ProgrammingError:
+            return None  # the schema was never migrated: no ucid yet, and preview writes nothing
+        except OperationalError as exc:
+            raise Unavailable(f"state database: {first_line(exc)}") from None
+
     def preview(self) -> list[Event]:
         """The events of the latest slots, built now; nothing is written or sent."""
         now = self._clock()
-        ucid = self._ucid or self.plan.configured_ucid or _stored_or_placeholder(self._state)
+        ucid = self._known_ucid() or _placeholder()
         versions = self.versions()
         built: list[Event] = []
         heartbeat_slot = self.plan.heartbeat.latest_slot(now)
@@ -219,14 +245,6 @@ class Telemetry:
         return built
 
 
-def _stored_or_placeholder(state: Engine) -> str:
-    try:
-        ucid = stored_ucid(state)
-    except ProgrammingError:
-        ucid = None  # the schema was never migrated: no ucid yet, and preview writes nothing
-    except OperationalError as exc:
-        raise Unavailable(f"state database: {first_line(exc)}") from None
-    if ucid is None:
-        log.warning("no ucid recorded yet; the preview shows a placeholder the first run replaces")
-        return "0" * 16
-    return ucid
+def _placeholder() -> str:
+    log.warning("no ucid recorded yet; the preview shows a placeholder the first run replaces")
+    return "0" * 16

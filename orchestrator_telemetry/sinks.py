@@ -1,6 +1,6 @@
 """Where events go: PostHog, the console (preview and demo), or memory (tests and embedding).
 
-A sink's `send` returns only when the event was accepted; otherwise it raises one of::
+A sink's `send` returns normally only when the event was accepted; otherwise it raises one of::
 
     DeliveryError                 the event was not accepted
     ├── TransientError            try again later (5xx, 429, timeout, connection refused)
@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol, TextIO
+from typing import Protocol, TextIO
 
 import requests
 from posthog import Posthog
@@ -77,7 +77,7 @@ class PosthogSink:
     def send(self, event: Event) -> None:
         """Capture `event` with its own uuid and timestamp, so a re-send is the same event."""
         try:
-            self._client.capture(
+            accepted = self._client.capture(
                 event.name,
                 distinct_id=event.distinct_id,
                 properties=event.to_capture()["properties"],
@@ -88,6 +88,11 @@ class PosthogSink:
             raise _classify(exc, self._key_source) from None
         except requests.RequestException as exc:
             raise TransientError(f"{type(exc).__name__}: cannot reach PostHog") from None
+        except Exception as exc:  # noqa: BLE001 - the client's failure must not stall the outbox
+            raise TransientError(f"posthog client failed: {type(exc).__name__}") from None
+        if accepted is None:
+            # The client drops events without raising, e.g. once it is shut down.
+            raise TransientError("the posthog client dropped the event")
 
     def close(self) -> None:
         """Flush and stop the client."""
@@ -179,8 +184,3 @@ class MemorySink:
 
     def close(self) -> None:
         """Nothing to release."""
-
-
-def captures(events: list[Event]) -> list[dict[str, Any]]:
-    """Events in the shape PostHog's batch API receives them."""
-    return [event.to_capture() for event in events]
