@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
@@ -30,6 +31,7 @@ from .endpoints import Endpoints
 from .events import INSTALLER_EVENTS, EventName, rfc3339
 from .monitoring import Monitor
 from .schedule import utc_now
+from .service import Telemetry
 from .sinks import ConsoleSink
 
 OK, NOT_DELIVERED, BAD_CONFIG, UNAVAILABLE = 0, 1, 2, 3
@@ -190,17 +192,27 @@ def _run(config: Config, args: argparse.Namespace) -> int:
     return OK
 
 
-def _once(config: Config, args: argparse.Namespace) -> int:
-    which: Literal["summary", "heartbeat", "all"] = args.event
+@contextmanager
+def _permitted(config: Config, args: argparse.Namespace) -> Iterator[Telemetry | None]:
+    """The prepared use cases, or None (said once, why) when this installation sends nothing."""
     reason = opt_out_reason(config)
     if reason is not None:
         log.warning("telemetry is disabled; nothing is collected or sent", reason=reason)
-        return OK
+        yield None
+        return
     with application(config, utc_now, on_secret=args.on_secret) as app:
-        telemetry = app.telemetry
-        telemetry.prepare()
-        if telemetry.opted_out():
+        app.telemetry.prepare()
+        if app.telemetry.opted_out():
             log.warning("this installation opted out (Devtron's opt-out lookup); nothing sent")
+            yield None
+            return
+        yield app.telemetry
+
+
+def _once(config: Config, args: argparse.Namespace) -> int:
+    which: Literal["summary", "heartbeat", "all"] = args.event
+    with _permitted(config, args) as telemetry:
+        if telemetry is None:
             return OK
         now = utc_now()
         wanted: list[tuple[str, datetime]] = []
@@ -236,15 +248,8 @@ def _once(config: Config, args: argparse.Namespace) -> int:
 
 def _emit(config: Config, args: argparse.Namespace) -> int:
     name = EventName(args.event)
-    reason = opt_out_reason(config)
-    if reason is not None:
-        log.warning("telemetry is disabled; nothing is collected or sent", reason=reason)
-        return OK
-    with application(config, utc_now, on_secret=args.on_secret) as app:
-        telemetry = app.telemetry
-        telemetry.prepare()
-        if telemetry.opted_out():
-            log.warning("this installation opted out (Devtron's opt-out lookup); nothing sent")
+    with _permitted(config, args) as telemetry:
+        if telemetry is None:
             return OK
         event = telemetry.record_installer_event(name)
         report = telemetry.deliver(ignore_backoff=True)
