@@ -2,48 +2,28 @@
 
 from __future__ import annotations
 
-import gzip
 import json
-import sys
-import threading
 import time
-import zlib
 from collections import deque
 from dataclasses import dataclass
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Self, cast
+from typing import Any
 from urllib.parse import urlsplit
+
+from tests.support.http import MAX_DELAY_SECONDS, JsonReply, LocalServer, RequestHandler, phrase
 
 __all__ = ["BATCH_PATH", "MAX_DELAY_SECONDS", "CaptureServer", "CapturedRequest", "Reply"]
 
 BATCH_PATH = "/batch/"
 """The legacy (v0) capture endpoint the posthog client posts events to."""
 
-MAX_DELAY_SECONDS = 10.0
-"""Upper bound of a scripted delay, so a forgotten slow reply cannot stall a test run."""
-
 _ACCEPTED_BODY = '{"status": 1}'
-_MAX_BODY_BYTES = 20 * 1024 * 1024
-
-
-def _reason(status: int) -> str:
-    """Return the standard reason phrase of a status code, or a generic one."""
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return f"HTTP {status}"
 
 
 @dataclass(frozen=True)
-class Reply:
+class Reply(JsonReply):
     """One scripted answer of the capture server: status, JSON body text, delay before answering."""
 
-    status: int = 200
     body: str = _ACCEPTED_BODY
-    delay: float = 0.0
-    headers: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def ok(cls) -> Reply:
@@ -55,7 +35,7 @@ class Reply:
         cls, status: int, detail: str | None = None, *, retry_after: float | None = None
     ) -> Reply:
         """Answer an error with a PostHog-style body; its `detail` becomes APIError.message."""
-        text = detail if detail is not None else _reason(status)
+        text = detail if detail is not None else phrase(status)
         body = json.dumps({"type": "server_error", "code": "scripted", "detail": text})
         headers = () if retry_after is None else (("Retry-After", f"{retry_after:g}"),)
         return cls(status=status, body=body, headers=headers)
@@ -89,114 +69,27 @@ class CapturedRequest:
         return [event for event in batch if isinstance(event, dict)]
 
 
-class _BadRequestError(Exception):
-    """The request body could not be read as a JSON object."""
-
-
-class _HTTPServer(ThreadingHTTPServer):
-    """ThreadingHTTPServer that knows its CaptureServer and keeps client disconnects quiet."""
-
-    daemon_threads = True
-    capture: CaptureServer
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Ignore clients that went away (e.g. after a timeout); report anything else."""
-        # socketserver calls handle_error inside its `except` block.
-        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
-            return
-        super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(RequestHandler["CaptureServer"]):
     """Routes every request to the owning CaptureServer."""
 
     server_version = "capture-test-server"
-    protocol_version = "HTTP/1.0"  # one request per connection: no stale keep-alive sockets
-    timeout = 10.0  # socket timeout, so a stalled client cannot pin a handler thread
+    methods = ("POST", "GET", "PUT", "PATCH", "DELETE")
 
-    def do_POST(self) -> None:
-        """Handle POST."""
-        self._handle()
-
-    def do_GET(self) -> None:
-        """Handle GET."""
-        self._handle()
-
-    def do_PUT(self) -> None:
-        """Handle PUT."""
-        self._handle()
-
-    def do_PATCH(self) -> None:
-        """Handle PATCH."""
-        self._handle()
-
-    def do_DELETE(self) -> None:
-        """Handle DELETE."""
-        self._handle()
-
-    def _handle(self) -> None:
-        capture = cast(_HTTPServer, self.server).capture
-        headers = {name.lower(): value for name, value in self.headers.items()}
-        try:
-            raw = self._read_raw_body()
-            body, malformed = _decode_body(raw, headers.get("content-encoding", ""))
-        except _BadRequestError:
-            body, malformed = {}, True
-        reply = capture._admit(self.command, self.path, headers, body, malformed)
+    def handle_request(self) -> None:
+        """Record the request and answer it, after its reply's delay."""
+        capture = self.owner
+        raw = self.read_body(chunked=True, gunzip=True)
+        body, malformed = _decode_body(raw)
+        reply = capture._admit(self.command, self.path, self.header_map(), body, malformed)
         if reply.delay > 0:
             capture._sleep(reply.delay)
-        self._answer(reply)
-
-    def _read_raw_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return self._read_chunked()
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError as exc:
-            raise _BadRequestError from exc
-        if length < 0 or length > _MAX_BODY_BYTES:
-            raise _BadRequestError
-        return self.rfile.read(length)
-
-    def _read_chunked(self) -> bytes:
-        chunks: list[bytes] = []
-        while True:
-            size_line = self.rfile.readline(1024).split(b";", 1)[0].strip()
-            try:
-                size = int(size_line, 16)
-            except ValueError as exc:
-                raise _BadRequestError from exc
-            if size == 0:
-                while self.rfile.readline(1024).strip():  # trailers
-                    pass
-                return b"".join(chunks)
-            chunks.append(self.rfile.read(size))
-            self.rfile.readline(1024)  # CRLF after the chunk
-
-    def _answer(self, reply: Reply) -> None:
-        payload = reply.body.encode("utf-8")
-        self.send_response(reply.status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        for name, value in reply.headers:
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Keep test output clean: no per-request stderr line."""
+        self.send_json(reply)
 
 
-def _decode_body(raw: bytes, content_encoding: str) -> tuple[dict[str, Any], bool]:
-    """Decode a (possibly gzip) JSON object body; return it and whether it was malformed."""
+def _decode_body(raw: bytes | None) -> tuple[dict[str, Any], bool]:
+    """Decode a JSON object body (None: unreadable); return it and whether it was malformed."""
     if not raw:
         return {}, True
-    if "gzip" in content_encoding.lower():
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error):
-            return {}, True
     try:
         decoded = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
@@ -206,7 +99,7 @@ def _decode_body(raw: bytes, content_encoding: str) -> tuple[dict[str, Any], boo
     return decoded, False
 
 
-class CaptureServer:
+class CaptureServer(LocalServer[CapturedRequest]):
     """A real local HTTP server that answers like PostHog's `/batch/` and records requests."""
 
     # Requests to `/batch/` take the next scripted Reply (see `respond_with`), or 200
@@ -217,72 +110,15 @@ class CaptureServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         """Prepare a server on `host`:`port` (0 picks a free port); `start()` binds it."""
-        self._address = (host, port)
-        self._lock = threading.Condition()
-        self._requests: list[CapturedRequest] = []
-        self._replies: deque[Reply] = deque()
-        self._stopping = threading.Event()
-        self._httpd: _HTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # lifecycle ---------------------------------------------------------------------------
-
-    def start(self) -> Self:
-        """Bind the socket and serve in a daemon thread."""
-        if self._httpd is not None:
-            raise RuntimeError("CaptureServer is already running")
-        self._stopping.clear()
-        httpd = _HTTPServer(self._address, _Handler)
-        httpd.capture = self
-        self._httpd = httpd
-        self._thread = threading.Thread(
-            target=httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"capture-server-{self.port}",
-            daemon=True,
+        super().__init__(
+            _Handler,
+            host=host,
+            port=port,
+            name="capture-server",
+            label="CaptureServer",
+            usage="`with CaptureServer()`",
         )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Release delayed replies, stop serving, close the socket and join the thread."""
-        httpd, thread = self._httpd, self._thread
-        if httpd is None:
-            return
-        self._stopping.set()
-        httpd.shutdown()
-        httpd.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-        self._httpd = None
-        self._thread = None
-
-    def __enter__(self) -> Self:
-        """Start the server."""
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Stop the server."""
-        self.stop()
-
-    # address -----------------------------------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        """Return the bound TCP port."""
-        if self._httpd is None:
-            raise RuntimeError("CaptureServer is not running; use `with CaptureServer()`")
-        return int(self._httpd.server_address[1])
-
-    @property
-    def url(self) -> str:
-        """Return the base URL to pass as the posthog client's `host`."""
-        return f"http://{self._address[0]}:{self.port}"
+        self._replies: deque[Reply] = deque()
 
     # scripting ---------------------------------------------------------------------------
 
@@ -304,12 +140,6 @@ class CaptureServer:
             self._replies.clear()
 
     # observations ------------------------------------------------------------------------
-
-    @property
-    def requests(self) -> list[CapturedRequest]:
-        """Return a copy of every request received, in arrival order."""
-        with self._lock:
-            return list(self._requests)
 
     @property
     def events(self) -> list[dict[str, Any]]:
@@ -354,8 +184,7 @@ class CaptureServer:
         """Choose the reply for one request and record both atomically (from a handler thread)."""
         with self._lock:
             reply = self._choose(method, urlsplit(raw_path).path, body, malformed)
-            self._requests.append(CapturedRequest(raw_path, headers, body, reply.status, method))
-            self._lock.notify_all()
+            self._record(CapturedRequest(raw_path, headers, body, reply.status, method))
             return reply
 
     def _choose(self, method: str, path: str, body: dict[str, Any], malformed: bool) -> Reply:
@@ -369,7 +198,3 @@ class CaptureServer:
         if not body.get("api_key"):
             return Reply.error(401, "API key not provided.")
         return self._replies.popleft() if self._replies else Reply.ok()
-
-    def _sleep(self, delay: float) -> None:
-        """Sleep for a scripted delay, capped, and cut short when the server stops."""
-        self._stopping.wait(min(delay, MAX_DELAY_SECONDS))

@@ -11,14 +11,17 @@ from __future__ import annotations
 import base64
 import http.client
 import json
-import sys
-import threading
 from dataclasses import dataclass
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Literal, Self, cast
+from typing import Any, Literal
 from urllib.parse import urlsplit
+
+from tests.support.http import (
+    MAX_DELAY_SECONDS,  # noqa: F401 - part of this module's interface
+    JsonReply,
+    LocalServer,
+    RequestHandler,
+    phrase,
+)
 
 __all__ = [
     "DISCOVERED_KEY",
@@ -40,9 +43,6 @@ OPT_OUT_PATH = "/devtron/telemetry/opt-out"
 DISCOVERED_KEY = "phc_discoveredByKeyEndpoint0123456789"
 """The PostHog key the fake hands out unless told otherwise; never configured locally."""
 
-MAX_DELAY_SECONDS = 10.0
-"""Upper bound of a scripted delay, so a forgotten slow answer cannot stall a test run."""
-
 Route = Literal["key", "opt-out"]
 
 # Headers that describe one connection, not the message: a proxy never relays them.
@@ -59,96 +59,6 @@ _HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
-_MAX_BODY_BYTES = 20 * 1024 * 1024
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return f"HTTP {status}"
-
-
-class _QuietServer(ThreadingHTTPServer):
-    """A threading server whose handlers reach their owner, and that ignores clients leaving."""
-
-    daemon_threads = True
-    owner: Any
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Ignore clients that went away (e.g. after their timeout); report anything else."""
-        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
-            return
-        super().handle_error(request, client_address)
-
-
-class _Serving:
-    """Start, stop and address of a `_QuietServer` served from a daemon thread."""
-
-    def __init__(self, handler: type[BaseHTTPRequestHandler], host: str, name: str) -> None:
-        self._handler = handler
-        self._host = host
-        self._name = name
-        self._stopping = threading.Event()
-        self._httpd: _QuietServer | None = None
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> Self:
-        """Bind a free port and serve in a daemon thread."""
-        if self._httpd is not None:
-            raise RuntimeError(f"{self._name} is already running")
-        self._stopping.clear()
-        httpd = _QuietServer((self._host, 0), self._handler)
-        httpd.owner = self
-        self._httpd = httpd
-        self._thread = threading.Thread(
-            target=httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"{self._name}-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Release delayed answers, stop serving, close the socket and join the thread."""
-        httpd, thread = self._httpd, self._thread
-        if httpd is None:
-            return
-        self._stopping.set()
-        httpd.shutdown()
-        httpd.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-        self._httpd = None
-        self._thread = None
-
-    def __enter__(self) -> Self:
-        """Start the server."""
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Stop the server."""
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        """Return the bound TCP port."""
-        if self._httpd is None:
-            raise RuntimeError(f"{self._name} is not running; use it as a context manager")
-        return int(self._httpd.server_address[1])
-
-    @property
-    def url(self) -> str:
-        """Return the server's base URL."""
-        return f"http://{self._host}:{self.port}"
-
-
 # Devtron's telemetry endpoints ------------------------------------------------------------
 
 
@@ -175,48 +85,20 @@ class _Failure:
     delay: float
 
 
-@dataclass(frozen=True)
-class _Answer:
-    status: int
-    body: str
-    delay: float = 0.0
-
-
-class _DevtronHandler(BaseHTTPRequestHandler):
+class _DevtronHandler(RequestHandler["FakeDevtronApi"]):
     server_version = "fake-devtron-telemetry"
-    protocol_version = "HTTP/1.0"  # one request per connection: no stale keep-alive sockets
-    timeout = 10.0
+    methods = ("GET", "POST", "PUT")
 
-    def do_GET(self) -> None:
-        """Handle GET."""
-        self._handle()
-
-    def do_POST(self) -> None:
-        """Handle POST."""
-        self._handle()
-
-    def do_PUT(self) -> None:
-        """Handle PUT."""
-        self._handle()
-
-    def _handle(self) -> None:
-        api = cast(FakeDevtronApi, cast(_QuietServer, self.server).owner)
-        headers = {name.lower(): value for name, value in self.headers.items()}
-        answer = api._admit(self.command, self.path, headers)
+    def handle_request(self) -> None:
+        """Record the request and answer it, after its answer's delay."""
+        api = self.owner
+        answer = api._admit(self.command, self.path, self.header_map())
         if answer.delay > 0:
-            api._stopping.wait(min(answer.delay, MAX_DELAY_SECONDS))
-        payload = answer.body.encode("utf-8")
-        self.send_response(answer.status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Keep test output clean: no per-request stderr line."""
+            api._sleep(answer.delay)
+        self.send_json(answer)
 
 
-class FakeDevtronApi(_Serving):
+class FakeDevtronApi(LocalServer[DevtronRequest]):
     """A real local HTTP server answering like telemetry.devtron.ai's two telemetry endpoints.
 
     `GET /devtron/telemetry/posthogInfo` answers
@@ -235,12 +117,10 @@ class FakeDevtronApi(_Serving):
         host: str = "127.0.0.1",
     ) -> None:
         """Prepare a server handing out `api_key` and `posthog_endpoint`; `start()` binds it."""
-        super().__init__(_DevtronHandler, host, "fake-devtron-api")
+        super().__init__(_DevtronHandler, host=host, name="fake-devtron-api")
         self.api_key = api_key
         self.posthog_endpoint = posthog_endpoint
         self.opted_out = opted_out
-        self._lock = threading.Lock()
-        self._requests: list[DevtronRequest] = []
         self._failures: dict[Route, _Failure] = {}
 
     # addresses ---------------------------------------------------------------------------
@@ -275,12 +155,6 @@ class FakeDevtronApi(_Serving):
     # observations ------------------------------------------------------------------------
 
     @property
-    def requests(self) -> list[DevtronRequest]:
-        """Every request received, in arrival order."""
-        with self._lock:
-            return list(self._requests)
-
-    @property
     def key_requests(self) -> list[DevtronRequest]:
         """The requests to the key endpoint."""
         return [r for r in self.requests if urlsplit(r.path).path == KEY_PATH]
@@ -292,23 +166,23 @@ class FakeDevtronApi(_Serving):
 
     # handler callback --------------------------------------------------------------------
 
-    def _admit(self, method: str, raw_path: str, headers: dict[str, str]) -> _Answer:
+    def _admit(self, method: str, raw_path: str, headers: dict[str, str]) -> JsonReply:
         """Choose the answer for one request and record both (from a handler thread)."""
         with self._lock:
             answer = self._choose(method, urlsplit(raw_path).path)
-            self._requests.append(DevtronRequest(method, raw_path, headers, answer.status))
+            self._record(DevtronRequest(method, raw_path, headers, answer.status))
             return answer
 
-    def _choose(self, method: str, path: str) -> _Answer:
+    def _choose(self, method: str, path: str) -> JsonReply:
         route: Route | None = None
         if path == KEY_PATH:
             route = "key"
         elif path.startswith(OPT_OUT_PATH + "/") and len(path) > len(OPT_OUT_PATH) + 1:
             route = "opt-out"
         if route is None:
-            return _Answer(404, json.dumps({"code": 404, "status": "Not Found"}))
+            return JsonReply(404, json.dumps({"code": 404, "status": "Not Found"}))
         if method != "GET":
-            return _Answer(405, json.dumps({"code": 405, "status": "Method Not Allowed"}))
+            return JsonReply(405, json.dumps({"code": 405, "status": "Method Not Allowed"}))
         delay = 0.0
         failure = self._failures.get(route)
         if failure is not None:
@@ -318,17 +192,19 @@ class FakeDevtronApi(_Serving):
                     del self._failures[route]
             delay = failure.delay
             if failure.status != 200:
-                body = json.dumps({"code": failure.status, "status": _phrase(failure.status)})
-                return _Answer(failure.status, body, delay)
+                body = json.dumps({"code": failure.status, "status": phrase(failure.status)})
+                return JsonReply(failure.status, body, delay)
         if route == "key":
             result: dict[str, Any] = {
                 "PosthogApiKey": base64.b64encode(self.api_key.encode()).decode()
             }
             if self.posthog_endpoint is not None:
                 result["PosthogEndpoint"] = self.posthog_endpoint
-            return _Answer(200, json.dumps({"code": 200, "status": "OK", "result": result}), delay)
+            return JsonReply(
+                200, json.dumps({"code": 200, "status": "OK", "result": result}), delay
+            )
         answer = {"code": 200, "status": "OK", "result": self.opted_out}
-        return _Answer(200, json.dumps(answer), delay)
+        return JsonReply(200, json.dumps(answer), delay)
 
 
 # a forward proxy --------------------------------------------------------------------------
@@ -354,44 +230,21 @@ class ProxiedRequest:
         return self.headers.get(name.lower())
 
 
-class _ProxyHandler(BaseHTTPRequestHandler):
+class _ProxyHandler(RequestHandler["RecordingProxy"]):
     server_version = "recording-proxy"
-    protocol_version = "HTTP/1.0"
-    timeout = 10.0
+    # CONNECT is answered too: this proxy relays plain HTTP only, and says so.
+    methods = ("GET", "POST", "CONNECT")
 
-    def do_GET(self) -> None:
-        """Relay GET."""
-        self._relay()
-
-    def do_POST(self) -> None:
-        """Relay POST."""
-        self._relay()
-
-    def do_CONNECT(self) -> None:
-        """Refuse tunnels: this proxy relays plain HTTP only, and says so."""
-        self._relay()
-
-    def _relay(self) -> None:
-        proxy = cast(RecordingProxy, cast(_QuietServer, self.server).owner)
-        headers = {name.lower(): value for name, value in self.headers.items()}
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = 0
-        body = self.rfile.read(length) if 0 < length <= _MAX_BODY_BYTES else b""
-        status, reply_headers, payload = proxy._forward(self.command, self.path, headers, body)
-        self.send_response(status)
-        for name, value in reply_headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Keep test output clean: no per-request stderr line."""
+    def handle_request(self) -> None:
+        """Relay the request and answer what came back."""
+        body = self.read_body() or b""
+        status, reply_headers, payload = self.owner._forward(
+            self.command, self.path, self.header_map(), body
+        )
+        self.send_payload(status, reply_headers, payload)
 
 
-class RecordingProxy(_Serving):
+class RecordingProxy(LocalServer[ProxiedRequest]):
     """A forward HTTP proxy relaying absolute-form requests to local servers, by host name.
 
     `upstreams` maps the host a client asks for (e.g. `posthog.invalid`) to the base URL of the
@@ -402,23 +255,14 @@ class RecordingProxy(_Serving):
 
     def __init__(self, upstreams: dict[str, str], host: str = "127.0.0.1") -> None:
         """Prepare a proxy relaying to `upstreams`; `start()` binds it."""
-        super().__init__(_ProxyHandler, host, "recording-proxy")
+        super().__init__(_ProxyHandler, host=host, name="recording-proxy")
         self.upstreams = dict(upstreams)
-        self._lock = threading.Lock()
-        self._requests: list[ProxiedRequest] = []
-
-    @property
-    def requests(self) -> list[ProxiedRequest]:
-        """Every request the proxy was asked to relay, in arrival order."""
-        with self._lock:
-            return list(self._requests)
 
     def _forward(
         self, method: str, target: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, list[tuple[str, str]], bytes]:
         status, reply_headers, payload = self._answer(method, target, headers, body)
-        with self._lock:
-            self._requests.append(ProxiedRequest(method, target, headers, body, status))
+        self._record(ProxiedRequest(method, target, headers, body, status))
         return status, reply_headers, payload
 
     def _answer(

@@ -7,21 +7,25 @@ import json
 import re
 import shutil
 import ssl
-import sys
 import tempfile
-import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self, cast
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import kubernetes.client
+
+from tests.support.http import (
+    MAX_DELAY_SECONDS,  # noqa: F401 - part of this module's interface
+    JsonReply,
+    LocalServer,
+    QuietServer,
+    RequestHandler,
+    phrase,
+)
 
 __all__ = [
     "DEFAULT_GIT_VERSION",
@@ -35,9 +39,6 @@ DEFAULT_GIT_VERSION = "v1.29.4+k3s1"
 VERSION_PATHS = frozenset({"/version", "/version/"})
 MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
-MAX_DELAY_SECONDS = 10.0
-"""Upper bound of a scripted delay, so a forgotten stall cannot hang a test run."""
-
 # A self-signed certificate for 127.0.0.1/localhost, valid 2000-2099, for the TLS the in-cluster
 # configuration insists on (its host is always https://). Test material, not a secret.
 TLS_CERTIFICATE = """\
@@ -133,76 +134,19 @@ class _Script:
         )
 
 
-@dataclass
-class _Answer:
-    status: int
-    body: str
-    headers: list[tuple[str, str]] = field(default_factory=list)
-
-
-class _HTTPServer(ThreadingHTTPServer):
-    """ThreadingHTTPServer that knows its FakeKubernetesApi and keeps disconnects quiet."""
-
-    daemon_threads = True
-    api: FakeKubernetesApi
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Ignore clients that went away or refused the certificate; report anything else."""
-        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError | ssl.SSLError):
-            return
-        super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(RequestHandler["FakeKubernetesApi"]):
     """Routes every request to the owning FakeKubernetesApi."""
 
     server_version = "fake-kube-apiserver"
-    protocol_version = "HTTP/1.0"  # one request per connection: no stale keep-alive sockets
-    timeout = 10.0  # socket timeout, so a stalled client cannot pin a handler thread
+    methods = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
-    def do_GET(self) -> None:
-        """Handle GET."""
-        self._handle()
-
-    def do_POST(self) -> None:
-        """Handle POST."""
-        self._handle()
-
-    def do_PUT(self) -> None:
-        """Handle PUT."""
-        self._handle()
-
-    def do_PATCH(self) -> None:
-        """Handle PATCH."""
-        self._handle()
-
-    def do_DELETE(self) -> None:
-        """Handle DELETE."""
-        self._handle()
-
-    def _handle(self) -> None:
-        api = cast(_HTTPServer, self.server).api
-        headers = {name.lower(): value for name, value in self.headers.items()}
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        raw = self.rfile.read(length) if 0 < length <= _MAX_BODY_BYTES else b""
-        answer = api._serve(self.command, self.path, headers, raw)
-        payload = answer.body.encode("utf-8")
-        self.send_response(answer.status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        for name, value in answer.headers:
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Keep test output clean: no per-request stderr line."""
+    def handle_request(self) -> None:
+        """Answer the request as the API server would."""
+        raw = self.read_body(_MAX_BODY_BYTES) or b""
+        self.send_json(self.owner._serve(self.command, self.path, self.header_map(), raw))
 
 
-class FakeKubernetesApi:
+class FakeKubernetesApi(LocalServer[KubeRequest]):
     """A real local HTTP server answering `/version` and core/v1 ConfigMaps like the API server."""
 
     # Paths: `/version` (the client asks for `/version/`; both answer, as on the API server),
@@ -215,6 +159,9 @@ class FakeKubernetesApi:
     # to the first matching request, in the order they were added. Everything is recorded in
     # the order they were answered (a `before_next` action's own requests come first).
 
+    # Clients that refuse the certificate are not server errors either.
+    _quiet_errors = (*LocalServer._quiet_errors, ssl.SSLError)
+
     def __init__(
         self,
         token: str,
@@ -224,91 +171,46 @@ class FakeKubernetesApi:
         tls: bool = False,
     ) -> None:
         """Prepare a server accepting `token` (over HTTPS if `tls`); `start()` binds a free port."""
+        super().__init__(
+            _Handler,
+            host=host,
+            name="fake-kube-api",
+            label="FakeKubernetesApi",
+            usage="`with FakeKubernetesApi()`",
+        )
         self.token = token
         self.tls = tls
         self._tls_dir: Path | None = None
         self.version: dict[str, str] = version_info(git_version)
-        self._host = host
-        self._lock = threading.Lock()
         self._configmaps: dict[tuple[str, str], dict[str, Any]] = {}
-        self._requests: list[KubeRequest] = []
         self._scripts: list[_Script] = []
         self._version_failure: int | None = None
         self._resource_version = 1000
-        self._stopping = threading.Event()
-        self._httpd: _HTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> Self:
-        """Bind a free port and serve in a daemon thread."""
-        if self._httpd is not None:
-            raise RuntimeError("FakeKubernetesApi is already running")
-        self._stopping.clear()
-        httpd = _HTTPServer((self._host, 0), _Handler)
-        httpd.api = self
-        if self.tls:
-            self._tls_dir = Path(tempfile.mkdtemp(prefix="fake-kube-api-"))
-            (self._tls_dir / "ca.crt").write_text(TLS_CERTIFICATE)
-            (self._tls_dir / "tls.key").write_text(TLS_PRIVATE_KEY)
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(self._tls_dir / "ca.crt", self._tls_dir / "tls.key")
-            # The handshake then happens on the handler thread, not in accept() on the server's.
-            httpd.socket = context.wrap_socket(
-                httpd.socket, server_side=True, do_handshake_on_connect=False
-            )
-        self._httpd = httpd
-        self._thread = threading.Thread(
-            target=httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"fake-kube-api-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Release stalled requests, stop serving, close the socket and join the thread."""
-        httpd, thread = self._httpd, self._thread
-        if httpd is None:
+    def _prepare(self, httpd: QuietServer) -> None:
+        """Serve over TLS when `tls`, with a certificate written to a temporary directory."""
+        if not self.tls:
             return
-        self._stopping.set()
-        httpd.shutdown()
-        httpd.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
+        self._tls_dir = Path(tempfile.mkdtemp(prefix="fake-kube-api-"))
+        (self._tls_dir / "ca.crt").write_text(TLS_CERTIFICATE)
+        (self._tls_dir / "tls.key").write_text(TLS_PRIVATE_KEY)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self._tls_dir / "ca.crt", self._tls_dir / "tls.key")
+        # The handshake then happens on the handler thread, not in accept() on the server's.
+        httpd.socket = context.wrap_socket(
+            httpd.socket, server_side=True, do_handshake_on_connect=False
+        )
+
+    def _release(self) -> None:
+        """Remove the certificate directory."""
         if self._tls_dir is not None:
             shutil.rmtree(self._tls_dir, ignore_errors=True)
             self._tls_dir = None
-        self._httpd = None
-        self._thread = None
 
-    def __enter__(self) -> Self:
-        """Start the server."""
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Stop the server."""
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        """Return the bound TCP port."""
-        if self._httpd is None:
-            raise RuntimeError("FakeKubernetesApi is not running; use `with FakeKubernetesApi()`")
-        return int(self._httpd.server_address[1])
-
-    @property
-    def url(self) -> str:
-        """Return the base URL, the client's `Configuration.host`."""
-        scheme = "https" if self.tls else "http"
-        return f"{scheme}://{self._host}:{self.port}"
+    def _scheme(self) -> str:
+        return "https" if self.tls else "http"
 
     @property
     def ca_path(self) -> Path:
@@ -386,12 +288,6 @@ class FakeKubernetesApi:
 
     # observations ------------------------------------------------------------------------
 
-    @property
-    def requests(self) -> list[KubeRequest]:
-        """Return every request received, in arrival order."""
-        with self._lock:
-            return list(self._requests)
-
     def requests_to(self, method: str, path: str) -> list[KubeRequest]:
         """Return the requests with this method and path (query excluded)."""
         return [r for r in self.requests if r.method == method and r.path == path]
@@ -414,7 +310,7 @@ class FakeKubernetesApi:
                     return self._scripts.pop(index)
         return None
 
-    def _serve(self, method: str, raw_path: str, headers: dict[str, str], raw: bytes) -> _Answer:
+    def _serve(self, method: str, raw_path: str, headers: dict[str, str], raw: bytes) -> JsonReply:
         """Answer one request and record it (called on a handler thread)."""
         split = urlsplit(raw_path)
         path, query = split.path, parse_qs(split.query)
@@ -425,28 +321,27 @@ class FakeKubernetesApi:
             if script.action is not None:
                 script.action()
             if script.delay > 0:
-                self._stopping.wait(min(script.delay, MAX_DELAY_SECONDS))
+                self._sleep(script.delay)
             if script.status is not None:
                 reason = script.reason or _reason_of(script.status)
                 message = script.message or f"scripted failure: {script.status}"
-                answer = _Answer(script.status, status(script.status, reason, message))
+                answer = JsonReply(script.status, status(script.status, reason, message))
         if answer is None:
             with self._lock:
                 answer = self._route(method, path, headers, body)
-        with self._lock:
-            self._requests.append(KubeRequest(method, path, query, headers, body, answer.status))
+        self._record(KubeRequest(method, path, query, headers, body, answer.status))
         return answer
 
-    def _authenticate(self, headers: dict[str, str]) -> _Answer | None:
+    def _authenticate(self, headers: dict[str, str]) -> JsonReply | None:
         # The auth scheme is case-insensitive (RFC 9110): the in-cluster loader sends "bearer".
         scheme, _, credentials = headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer" and credentials == self.token:
             return None
-        return _Answer(401, status(401, "Unauthorized", "Unauthorized"))
+        return JsonReply(401, status(401, "Unauthorized", "Unauthorized"))
 
     def _route(  # noqa: PLR0911 - one answer per route and per refusal, as the API server
         self, method: str, path: str, headers: dict[str, str], body: Any
-    ) -> _Answer:
+    ) -> JsonReply:
         """Answer as the API server would (lock held)."""
         # The client asks for `/version/` (the OpenAPI path); the API server answers both.
         if path in VERSION_PATHS:
@@ -454,11 +349,11 @@ class FakeKubernetesApi:
                 return _method_not_allowed(method)
             if self._version_failure is not None:
                 code = self._version_failure
-                return _Answer(code, status(code, _reason_of(code), "version is unavailable"))
-            return _Answer(200, json.dumps(self.version))
+                return JsonReply(code, status(code, _reason_of(code), "version is unavailable"))
+            return JsonReply(200, json.dumps(self.version))
         match = _CONFIGMAPS.match(path)
         if match is None:
-            return _Answer(
+            return JsonReply(
                 404, status(404, "NotFound", "the server could not find the requested resource")
             )
         namespace, name = match["ns"], match["name"]
@@ -473,20 +368,20 @@ class FakeKubernetesApi:
 
     def _create(  # noqa: PLR0911 - each refusal is its own Status, checked in the server's order
         self, method: str, namespace: str, content_type: str, body: Any
-    ) -> _Answer:
+    ) -> JsonReply:
         if method != "POST":
             return _method_not_allowed(method)
         media_type = content_type.split(";", 1)[0].strip().lower()
         if media_type not in ("", "application/json"):  # no Content-Type: the server assumes JSON
             return _unsupported_media_type(content_type, "application/json")
         if not isinstance(body, dict) or body.get("kind", "ConfigMap") != "ConfigMap":
-            return _Answer(400, status(400, "BadRequest", "the body is not a ConfigMap"))
+            return JsonReply(400, status(400, "BadRequest", "the body is not a ConfigMap"))
         metadata = body.get("metadata") or {}
         name = metadata.get("name")
         if not name:
             return _invalid("", "metadata.name: Required value: name or generateName is required")
         if metadata.get("namespace", namespace) != namespace:
-            return _Answer(
+            return JsonReply(
                 400,
                 status(
                     400,
@@ -496,7 +391,7 @@ class FakeKubernetesApi:
                 ),
             )
         if (namespace, name) in self._configmaps:
-            return _Answer(
+            return JsonReply(
                 409,
                 status(
                     409,
@@ -514,7 +409,7 @@ class FakeKubernetesApi:
 
     def _patch(  # noqa: PLR0911 - each refusal is its own Status, checked in the server's order
         self, namespace: str, name: str, content_type: str, body: Any
-    ) -> _Answer:
+    ) -> JsonReply:
         media_type = content_type.split(";", 1)[0].strip().lower()
         if media_type not in (MERGE_PATCH, STRATEGIC_MERGE_PATCH):
             # JSON patch and server-side apply are real API features the daemon does not use.
@@ -523,13 +418,13 @@ class FakeKubernetesApi:
         if stored is None:
             return _not_found(name)
         if not isinstance(body, dict):
-            return _Answer(400, status(400, "BadRequest", "the patch is not a JSON object"))
+            return JsonReply(400, status(400, "BadRequest", "the patch is not a JSON object"))
         # For a ConfigMap (maps of strings, no lists) strategic merge behaves as a JSON merge patch.
         patched = _merge(stored, body)
         wanted = (patched.get("metadata") or {}).get("resourceVersion")
         current = stored["metadata"]["resourceVersion"]
         if wanted is not None and wanted != current:
-            return _Answer(
+            return JsonReply(
                 409,
                 status(
                     409,
@@ -603,18 +498,15 @@ def _string_map(value: Any) -> bool:
 
 
 def _reason_of(code: int) -> str:
-    try:
-        return HTTPStatus(code).phrase.replace(" ", "")
-    except ValueError:
-        return "Unknown"
+    return phrase(code, unknown="Unknown").replace(" ", "")
 
 
-def _ok(configmap: dict[str, Any], code: int = 200) -> _Answer:
-    return _Answer(code, json.dumps(configmap))
+def _ok(configmap: dict[str, Any], code: int = 200) -> JsonReply:
+    return JsonReply(code, json.dumps(configmap))
 
 
-def _not_found(name: str) -> _Answer:
-    return _Answer(
+def _not_found(name: str) -> JsonReply:
+    return JsonReply(
         404,
         status(
             404, "NotFound", f'configmaps "{name}" not found', {"name": name, "kind": "configmaps"}
@@ -622,8 +514,8 @@ def _not_found(name: str) -> _Answer:
     )
 
 
-def _invalid(name: str, cause: str) -> _Answer:
-    return _Answer(
+def _invalid(name: str, cause: str) -> JsonReply:
+    return JsonReply(
         422,
         status(
             422,
@@ -634,8 +526,8 @@ def _invalid(name: str, cause: str) -> _Answer:
     )
 
 
-def _unsupported_media_type(content_type: str, accepted: str) -> _Answer:
-    return _Answer(
+def _unsupported_media_type(content_type: str, accepted: str) -> JsonReply:
+    return JsonReply(
         415,
         status(
             415,
@@ -646,8 +538,8 @@ def _unsupported_media_type(content_type: str, accepted: str) -> _Answer:
     )
 
 
-def _method_not_allowed(method: str) -> _Answer:
-    return _Answer(
+def _method_not_allowed(method: str) -> JsonReply:
+    return JsonReply(
         405, status(405, "MethodNotAllowed", f"the server does not allow this method: {method}")
     )
 
