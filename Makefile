@@ -31,6 +31,10 @@ unit: install
 integration: install
 	$(BIN)/python -m pytest tests/integration
 
+# The Summary against a large generated orchestrator database; writes BENCHMARKS.md.
+bench: install
+	$(BIN)/python -m bench
+
 # Regenerate the lock files from pyproject.toml in throwaway virtualenvs.
 lock:
 	rm -rf /tmp/ot-lock && $(PYTHON) -m venv /tmp/ot-lock

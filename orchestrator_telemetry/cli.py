@@ -35,6 +35,7 @@ from .service import Telemetry
 from .sinks import ConsoleSink
 
 OK, NOT_DELIVERED, BAD_CONFIG, UNAVAILABLE = 0, 1, 2, 3
+LIVENESS_CHECK = 30.0  # seconds between checks that the scheduler still runs
 SHUTDOWN_TIMEOUT = 5.0  # seconds to finish a running job; the rest of a 10 s grace is to spare
 
 log = structlog.get_logger("orchestrator_telemetry")
@@ -180,7 +181,8 @@ def _run(config: Config, args: argparse.Namespace) -> int:
             # Silent means silent: no scheduler, no query, no outbound connection of any kind.
             log.warning("telemetry is disabled; nothing is collected or sent", reason=reason)
             monitor.readiness.record(schema_at_head=True, database_ok=True, reason=reason)
-        while not stop.wait(timeout=1.0):
+        # A signal wakes this wait at once; the timeout only paces the scheduler's health check.
+        while not stop.wait(timeout=LIVENESS_CHECK):
             if reason is None and not daemon.alive():
                 log.error("scheduler stopped unexpectedly")
                 return NOT_DELIVERED

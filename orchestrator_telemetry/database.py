@@ -21,8 +21,10 @@ def connect_args(settings: DatabaseSettings, *, read_only: bool) -> dict[str, ob
     timeout_ms = max(1, math.ceil(settings.statement_timeout * 1000))
     options = f"-c statement_timeout={timeout_ms}"
     if read_only:
-        # Enforced by the server for every transaction, whatever a query says.
-        options += " -c default_transaction_read_only=on"
+        # Enforced by the server for every transaction, whatever a query says. JIT off: compiling
+        # the Summary's plan costs more than it saves on a statement run once a day (measured in
+        # BENCHMARKS.md).
+        options += " -c default_transaction_read_only=on -c jit=off"
     return {
         "connect_timeout": settings.connect_timeout,
         "application_name": settings.application_name,

@@ -23,6 +23,9 @@ from .monitoring import Monitor
 log = structlog.get_logger(__name__)
 
 PREVIEW_TTL = 60.0  # seconds: /preview queries the orchestrator at most this often
+# How often the idle server checks whether it should stop: requests are served at once anyway,
+# and the default 0.5 s alone would cost the idle daemon most of its CPU time.
+POLL_INTERVAL = 2.0
 
 
 class _ThreadingServer(ThreadingMixIn, WSGIServer):
@@ -61,7 +64,12 @@ class Endpoints:
         if not isinstance(server, _ThreadingServer):  # make_server is typed to its base class
             raise TypeError("unexpected server class")
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": POLL_INTERVAL},
+            name="http",
+            daemon=True,
+        )
         self._thread.start()
         bound: int = server.server_address[1]
         log.info("http endpoint listening", host=host, port=bound)

@@ -12,7 +12,7 @@ def test_orchestrator_connections_are_read_only_with_timeouts_and_a_name() -> No
     assert args == {
         "connect_timeout": 4,
         "application_name": "orchestrator-telemetry",
-        "options": "-c statement_timeout=2500 -c default_transaction_read_only=on",
+        "options": "-c statement_timeout=2500 -c default_transaction_read_only=on -c jit=off",
     }
 
 

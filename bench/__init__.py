@@ -1,0 +1,1 @@
+"""Benchmark of the Summary collection against a large, generated orchestrator database."""

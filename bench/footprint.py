@@ -1,0 +1,202 @@
+"""The daemon's own footprint: memory, idle CPU and connections held, on the benchmark database.
+
+Two measurements. The real daemon (`orchestrator-telemetry run`, events printed instead of sent)
+is started against the large database, read once its start-up job (a Summary and a Heartbeat)
+has finished, then left idle for a while: resident memory, CPU time used while idle (each
+thread's schedstat) and the connections it holds (pg_stat_activity). And `bench.soak`, in a
+process of its own, drives the same use cases through simulated days on a fast clock, to show
+whether memory grows tick after tick.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from queue import Empty, Queue
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.pool import NullPool
+
+from .server import CachedPostgres
+from .soak import held_connections, resident_kb
+
+ROOT = Path(__file__).resolve().parent.parent
+DAEMON_NAME = "ot-bench-daemon"
+
+
+@dataclass(frozen=True)
+class DaemonFootprint:
+    """The real daemon, after its start-up job and while idle."""
+
+    startup_ms: int  # the start-up job: migrate, Summary on the large database, Heartbeat
+    rss_start_kb: int
+    rss_idle_kb: int
+    idle_seconds: float
+    idle_cpu_seconds: float
+    held_connections_max: int
+    exit_code: int
+
+    @property
+    def cpu_seconds_per_idle_hour(self) -> float:
+        """Idle CPU time scaled to an hour."""
+        return self.idle_cpu_seconds * 3600 / self.idle_seconds
+
+
+@dataclass(frozen=True)
+class SoakFootprint:
+    """Simulated days of ticks."""
+
+    days: int
+    ticks: int
+    rss_start_kb: int
+    rss_after_day_kb: list[int]
+    held_connections_max: int
+
+
+def daemon(server: CachedPostgres, database: str, idle_seconds: float) -> DaemonFootprint:
+    """Start `orchestrator-telemetry run` on `database`, measure it idle, stop it."""
+    with _fresh_database(server, "ot_bench_state") as state_url:
+        environ = os.environ | {
+            "OT_DATABASE_URL": server.url(database),
+            "OT_STATE_URL": state_url,
+            "OT_DATABASE_APPLICATION_NAME": DAEMON_NAME,
+            "OT_DELIVERY_SINK": "console",
+            "OT_KUBERNETES_ENABLED": "false",
+            "OT_HTTP_PORT": "0",  # any free port: the endpoints are part of the footprint
+            "OT_LOG_FORMAT": "json",
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator_telemetry", "run"],
+            cwd=ROOT,
+            env=environ,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        lines = _lines(process)
+        observer = create_engine(state_url, poolclass=NullPool)
+        try:
+            startup = _wait_for_startup(lines, process)
+            time.sleep(1)  # let the job's thread finish and the scheduler go back to sleep
+            rss_start = resident_kb(process.pid)
+            held = [held_connections(observer, DAEMON_NAME)]
+            cpu_before, started = _cpu_seconds(process.pid), time.monotonic()
+            while time.monotonic() - started < idle_seconds:
+                time.sleep(min(5.0, idle_seconds - (time.monotonic() - started)))
+                held.append(held_connections(observer, DAEMON_NAME))
+            idle = time.monotonic() - started
+            idle_cpu = _cpu_seconds(process.pid) - cpu_before
+            rss_idle = resident_kb(process.pid)
+        finally:
+            observer.dispose()
+            process.send_signal(signal.SIGTERM)
+            exit_code = process.wait(timeout=30)
+    return DaemonFootprint(
+        startup_ms=int(str(startup.get("duration_ms", -1))),
+        rss_start_kb=rss_start,
+        rss_idle_kb=rss_idle,
+        idle_seconds=idle,
+        idle_cpu_seconds=idle_cpu,
+        held_connections_max=max(held),
+        exit_code=exit_code,
+    )
+
+
+def soak(server: CachedPostgres, database: str, days: int) -> SoakFootprint:
+    """Run `bench.soak` for `days` simulated days on `database`; return its report."""
+    with _fresh_database(server, "ot_bench_soak") as state_url:
+        finished = subprocess.run(
+            [sys.executable, "-m", "bench.soak", server.url(database), state_url, str(days)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+        )
+    if finished.returncode != 0:
+        raise RuntimeError(f"bench.soak failed:\n{finished.stdout}\n{finished.stderr}")
+    report = json.loads(finished.stdout.strip().splitlines()[-1])
+    return SoakFootprint(
+        days=report["days"],
+        ticks=report["ticks"],
+        rss_start_kb=report["rss_start_kb"],
+        rss_after_day_kb=report["rss_after_day_kb"],
+        held_connections_max=report["held_connections_max"],
+    )
+
+
+@contextmanager
+def _fresh_database(server: CachedPostgres, name: str) -> Iterator[str]:
+    """An empty database for the daemon's own tables, dropped afterwards."""
+    admin = create_engine(server.url("postgres"), poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        _recreate(admin, name)
+        yield server.url(name)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.dispose()
+
+
+def _recreate(admin: Engine, name: str) -> None:
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+
+
+def _lines(process: subprocess.Popen[str]) -> Queue[str]:
+    """The process's output lines, read in a thread so that its pipe never fills."""
+    lines: Queue[str] = Queue()
+
+    def read() -> None:
+        assert process.stdout is not None  # noqa: S101 - Popen(stdout=PIPE)
+        for line in process.stdout:
+            lines.put(line)
+
+    threading.Thread(target=read, name="daemon-output", daemon=True).start()
+    return lines
+
+
+def _wait_for_startup(lines: Queue[str], process: subprocess.Popen[str]) -> dict[str, object]:
+    """The log record of the start-up job's end; raise if the daemon exits or takes too long."""
+    deadline = time.monotonic() + 180
+    seen: list[str] = []
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=1)
+        except Empty:
+            if process.poll() is not None:
+                break
+            continue
+        seen.append(line)
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # an event printed by the console sink spans one line too; this was other
+        if isinstance(record, dict) and record.get("job") == "startup":
+            if record.get("outcome") != "ok":
+                raise RuntimeError(f"the daemon's start-up job failed: {line}")
+            return record
+    tail = "".join(seen[-20:])
+    raise RuntimeError(f"the daemon did not finish its start-up job:\n{tail}")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time the process's threads have used, to the nanosecond (schedstat)."""
+    # /proc/<pid>/stat counts in clock ticks (10 ms): too coarse for a minute of idling.
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # a thread that ended between the listing and the read
+    return total / 1e9
