@@ -51,5 +51,8 @@ def demo_environment(url: str) -> Mapping[str, str]:
         "OT_DATABASE_URL": url,
         "OT_DELIVERY_SINK": "console",
         "OT_SCHEDULE_SUMMARY": SUMMARY_CRON,
+        # Loopback, any free port (logged at start): a demo must not fail on a busy 9108.
+        "OT_HTTP_HOST": "127.0.0.1",
+        "OT_HTTP_PORT": "0",
         "OT_IDENTITY_UCID": "demo0installati0",
     }
