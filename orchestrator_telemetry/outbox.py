@@ -113,11 +113,6 @@ class Outbox:
         )
         return inserted
 
-    def has(self, name: str, period: datetime) -> bool:
-        """Whether an event of this kind is already recorded for `period`."""
-        with self._engine.connect() as connection:
-            return self._has(connection, name, period)
-
     @staticmethod
     def _has(connection: Connection, name: str, period: datetime) -> bool:
         found = connection.scalar(

@@ -10,6 +10,7 @@ import signal
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -100,13 +101,20 @@ def test_an_outage_of_503s_then_timeouts_loses_nothing_and_sends_each_event_once
     assert [status for *_, status in outbox_rows(orchestrator_engine)] == ["sent", "sent"]
 
 
-def test_a_database_outage_fails_cleanly_and_the_next_run_delivers(capture: CaptureServer) -> None:
+@contextmanager
+def server_of_its_own() -> Iterator[tuple[LocalPostgres, str]]:
+    """A PostgreSQL this test may stop and start, with an orchestrator database on it."""
     with LocalPostgres() as server:
         url = server.create_database("orchestrator")
         engine = create_engine(url, poolclass=NullPool)
         with engine.begin() as connection:
             create_schema(connection)
         engine.dispose()
+        yield server, url
+
+
+def test_a_database_outage_fails_cleanly_and_the_next_run_delivers(capture: CaptureServer) -> None:
+    with server_of_its_own() as (server, url):
         env = env_for(url + "?connect_timeout=2", capture)
         capture.respond_with(Reply.error(503), Reply.error(503))
         assert run_cli("once", env=env).returncode == 1  # recorded, not delivered
@@ -288,12 +296,7 @@ def test_a_rejected_api_key_is_logged_with_its_source_and_kept(
 
 
 def test_the_daemon_survives_a_database_that_is_down_at_start(capture: CaptureServer) -> None:
-    with LocalPostgres() as server:
-        url = server.create_database("orchestrator")
-        engine = create_engine(url, poolclass=NullPool)
-        with engine.begin() as connection:
-            create_schema(connection)
-        engine.dispose()
+    with server_of_its_own() as (server, url):
         server.halt()
         env = env_for(url + "?connect_timeout=2", capture, OT_DELIVERY_RETRY_INITIAL="1")
         with CliProcess("run", env=env) as daemon:
