@@ -90,7 +90,7 @@ def application(
             configmap_ucid=kube.ucid if kube is not None else None,
             configmap_peek=kube.stored_ucid if kube is not None else lambda: None,
             opted_out=_opt_out(settings, http, clock),
-            after_delivery=_InstallEventSync(kube, outbox) if kube is not None else _nothing,
+            after_delivery=_after_delivery(kube, outbox),
         )
         app = App(telemetry, (orchestrator, state), kube)
         stack.callback(app.close)
@@ -198,35 +198,14 @@ def _opt_out(settings: Settings, http: requests.Session, clock: Clock) -> Callab
     ).opted_out
 
 
+def _after_delivery(kube: Kubernetes | None, outbox: Outbox) -> Callable[[DeliveryReport], None]:
+    """In a cluster, keep Devtron's ConfigMap in step with what was delivered."""
+    if kube is None:
+        return _nothing
+    from .install_event import InstallEventSync  # noqa: PLC0415 - imports the Kubernetes client
+
+    return InstallEventSync(kube, outbox)
+
+
 def _nothing(report: DeliveryReport) -> None:
     """No follow-up after delivery outside a cluster."""
-
-
-class _InstallEventSync:
-    """Keeps Devtron's ConfigMap in step: installEvent "2" once InstallationSuccess is delivered.
-
-    A failed update is owed, not lost: it is tried again after every later delivery pass, and a
-    new process first checks whether a delivered InstallationSuccess is still unrecorded there.
-    """
-
-    def __init__(self, kube: Kubernetes, outbox: Outbox) -> None:
-        self._kube = kube
-        self._outbox = outbox
-        self._owed: bool | None = None  # None: not yet known in this process
-
-    def __call__(self, report: DeliveryReport) -> None:
-        """Update the ConfigMap if an InstallationSuccess was delivered and it does not say so."""
-        from .kube import INSTALL_EVENT_DONE, KubernetesError  # noqa: PLC0415 - in-cluster only
-
-        try:
-            if any(event.name == EventName.INSTALLATION_SUCCESS for event in report.sent):
-                self._owed = True
-            elif self._owed is None:
-                latest = self._outbox.latest(EventName.INSTALLATION_SUCCESS)
-                delivered = latest is not None and latest["status"] == "sent"
-                self._owed = delivered and self._kube.install_event() != INSTALL_EVENT_DONE
-            if self._owed:
-                self._kube.set_install_event(INSTALL_EVENT_DONE)
-                self._owed = False
-        except KubernetesError as exc:
-            log.warning("cannot record the installation event in the ConfigMap yet", error=str(exc))
