@@ -14,14 +14,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from kubernetes.config import incluster_config
 
 from orchestrator_telemetry.app import App, application
 from orchestrator_telemetry.config import load
 from orchestrator_telemetry.events import Event, EventName
 from orchestrator_telemetry.kube import KubernetesError
 from orchestrator_telemetry.sinks import MemorySink, TransientError
-from tests.support.kube import FakeKubernetesApi
+from tests.support.kube import FakeKubernetesApi, pretend_in_pod
 
 pytestmark = pytest.mark.integration
 
@@ -39,15 +38,8 @@ Compose = Callable[..., contextlib.AbstractContextManager[App]]
 @pytest.fixture
 def api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKubernetesApi]:
     """A fake API server over TLS, found by the in-cluster loader as in a pod."""
-    token = tmp_path / "token"
-    token.write_text(TOKEN)
     with FakeKubernetesApi(TOKEN, tls=True) as server:
-        monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
-        monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(server.port))
-        monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(token))
-        monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(server.ca_path))
-        for proxy in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
-            monkeypatch.delenv(proxy, raising=False)
+        pretend_in_pod(monkeypatch, server, tmp_path / "token", TOKEN)
         yield server
 
 

@@ -12,11 +12,10 @@ from typing import Any
 import kubernetes.client
 import pytest
 import structlog
-from kubernetes.config import incluster_config
 
 from orchestrator_telemetry.identity import generate_ucid
 from orchestrator_telemetry.kube import Kubernetes, KubernetesError, running_in_cluster
-from tests.support.kube import FakeKubernetesApi, api_client
+from tests.support.kube import FakeKubernetesApi, api_client, pretend_in_pod
 
 pytestmark = pytest.mark.integration
 
@@ -398,17 +397,9 @@ def test_in_cluster_outside_a_pod_is_a_one_line_error(monkeypatch: pytest.Monkey
 def test_in_cluster_uses_the_mounted_token_and_ca_and_leaves_the_default_client_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    token = tmp_path / "token"
-    token.write_text(TOKEN)
     default_before = kubernetes.client.Configuration.get_default_copy()
     with FakeKubernetesApi(TOKEN, tls=True) as server:
-        # What the kubelet provides in a pod: the service address and the projected files.
-        monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
-        monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(server.port))
-        monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(token))
-        monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(server.ca_path))
-        for proxy in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
-            monkeypatch.delenv(proxy, raising=False)
+        pretend_in_pod(monkeypatch, server, tmp_path / "token", TOKEN)
 
         kube = Kubernetes.in_cluster(namespace=NAMESPACE, timeout=TIMEOUT)
         try:

@@ -26,7 +26,8 @@ from orchestrator_telemetry.config import DatabaseSettings
 from orchestrator_telemetry.database import Unavailable
 from orchestrator_telemetry.database import orchestrator_engine as build_orchestrator_engine
 from orchestrator_telemetry.metrics import FAILED, METRICS, Window, collect, summary_statement
-from orchestrator_telemetry.sandbox.devtron import SampleCounts, load_sample_data
+from orchestrator_telemetry.sandbox.demo import as_summary
+from orchestrator_telemetry.sandbox.devtron import load_sample_data
 from orchestrator_telemetry.sandbox.postgres import free_port
 
 pytestmark = pytest.mark.integration
@@ -201,18 +202,6 @@ class Devtron:
         """Load the sandbox's demo installation; return the Summary it must produce at `now`."""
         with self._engine.begin() as conn:
             return as_summary(load_sample_data(conn, now))
-
-
-def as_summary(counts: SampleCounts) -> dict[str, int]:
-    """The sample's expected counts, keyed as in the Summary."""
-    return {
-        "cdCountPerDay": counts.cd_count_per_day,
-        "ciCountPerDay": counts.ci_count_per_day,
-        "clusterCount": counts.cluster_count,
-        "environmentCount": counts.environment_count,
-        "nonProdAppCount": counts.non_prod_app_count,
-        "userCount": counts.user_count,
-    }
 
 
 def unique_application_name() -> str:

@@ -17,6 +17,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import kubernetes.client
+import pytest
+from kubernetes.config import incluster_config
 
 from tests.support.http import (
     MAX_DELAY_SECONDS,  # noqa: F401 - part of this module's interface
@@ -556,3 +558,16 @@ def api_client(server: FakeKubernetesApi, token: str) -> kubernetes.client.ApiCl
     # One attempt per call, as Kubernetes.in_cluster configures it, so timeouts are exact.
     configuration.retries = 0
     return kubernetes.client.ApiClient(configuration)
+
+
+def pretend_in_pod(
+    monkeypatch: pytest.MonkeyPatch, server: FakeKubernetesApi, token_file: Path, token: str
+) -> None:
+    """Make the in-cluster loader find `server` as in a pod: service address, projected files."""
+    token_file.write_text(token)
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(server.port))
+    monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(token_file))
+    monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(server.ca_path))
+    for proxy in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(proxy, raising=False)
