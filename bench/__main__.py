@@ -12,9 +12,10 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.pool import NullPool
 
+from orchestrator_telemetry.collect.catalogue import queried
+from orchestrator_telemetry.collect.statements import statement
 from orchestrator_telemetry.config import DatabaseSettings
 from orchestrator_telemetry.database import orchestrator_engine
-from orchestrator_telemetry.metrics import summary_statement
 
 from . import footprint, report
 from .generate import DATABASE, Generated, cache_home, ensure
@@ -132,7 +133,7 @@ def _check(measured: dict[str, Measured], generated: Generated) -> None:
 def _explain(url: str) -> list[str]:
     """EXPLAIN (ANALYZE, BUFFERS) of our statement, in a session like the daemon's."""
     engine = orchestrator_engine(url, DatabaseSettings(application_name="ot-bench-explain"))
-    sql = summary_statement(WINDOW).compile(
+    sql = statement(queried("documented"), WINDOW).compile(
         dialect=postgresql.dialect(),  # type: ignore[no-untyped-call]
         compile_kwargs={"literal_binds": True},
     )

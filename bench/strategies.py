@@ -1,6 +1,6 @@
 """The ways of getting the six counts that the benchmark sets side by side.
 
-- ours: `metrics.collect` on the engine `database.orchestrator_engine` builds: the daemon's path.
+- ours: `collect.collect` on the engine `database.orchestrator_engine` builds: the daemon's path.
 - go: the Go orchestrator's way (reference §2 and §4): one statement per count, without a
   transaction; `users` and `cluster` rows fetched whole and counted in the application;
   nonProdAppCount as count(DISTINCT) over the three-way join; pipeline scanned twice.
@@ -21,13 +21,16 @@ from datetime import timedelta
 from sqlalchemy import Connection, Engine, create_engine, select, text
 from sqlalchemy.pool import NullPool
 
+from orchestrator_telemetry.collect import Window, collect
+from orchestrator_telemetry.collect.catalogue import queried
+from orchestrator_telemetry.collect.statements import statement as collect_statement
 from orchestrator_telemetry.config import DatabaseSettings
 from orchestrator_telemetry.database import connect_args, orchestrator_engine
-from orchestrator_telemetry.metrics import METRICS, Window, collect
 
 from .generate import ANCHOR
 
 WINDOW = Window.ending_at(ANCHOR)
+METRICS = tuple(metric.key for metric in queried("documented"))
 SINCE = ANCHOR - timedelta(hours=24)  # Go's `created_on > now - 24h`, at the anchor
 
 
@@ -134,8 +137,13 @@ def _statement(sql: str) -> Callable[[Engine], dict[str, int]]:
 
 
 def _subqueries(engine: Engine) -> dict[str, int]:
-    # Each count as the scalar subquery `collect` falls back to, all six in one SELECT.
-    statement = select(*(count(WINDOW).label(name) for name, count in METRICS.items()))
+    # Each count as a scalar subquery of its own, all six in one SELECT.
+    statement = select(
+        *(
+            collect_statement([metric], WINDOW).scalar_subquery().label(metric.key)
+            for metric in queried("documented")
+        )
+    )
     with engine.connect() as conn:
         row = conn.execute(statement).one()
     return {name: int(row._mapping[name]) for name in METRICS}
@@ -167,12 +175,12 @@ def build(url: str) -> list[Strategy]:
         ).execution_options(postgresql_readonly=True)
 
     return [
-        Strategy("ours", "ours: metrics.collect", orchestrator_engine(url, daemon_like), _ours),
+        Strategy("ours", "ours: collect", orchestrator_engine(url, daemon_like), _ours),
         Strategy("go", "Go orchestrator's strategy", autocommit("go"), _go),
         Strategy("floor", "floor: count(*) of both", autocommit("floor"), _floor),
         Strategy(
             "previous",
-            "previous metrics.py statement",
+            "previous statement (count DISTINCT)",
             orchestrator_engine(url, daemon_like),
             _statement(_PREVIOUS_SQL),
         ),

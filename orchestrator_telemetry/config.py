@@ -145,10 +145,21 @@ class IdentitySettings(_Section):
 
 
 class DevtronSettings(_Section):
-    """Versions reported in every event."""
+    """Versions reported in every event; mode and the other values only in the extended format."""
 
     version: str = Field("v1", min_length=1)
     server_version: str | None = Field(None, min_length=1)
+    mode: Literal["full", "ea-only"] = "full"
+    release_version: str | None = Field(None, min_length=1)
+    git_version: str | None = Field(None, min_length=1)
+    cluster_provider: str | None = Field(None, min_length=1)
+
+
+class PayloadSettings(_Section):
+    """The shape of the Heartbeat and Summary."""
+
+    # documented: the Telemetry Guide's six counts; extended: today's Go orchestrator's keys.
+    format: Literal["documented", "extended"] = "documented"
 
 
 class ScheduleSettings(_Section):
@@ -186,6 +197,7 @@ class Settings(_Section):
     posthog: PosthogSettings = PosthogSettings()
     identity: IdentitySettings = IdentitySettings()
     devtron: DevtronSettings = DevtronSettings()
+    payload: PayloadSettings = PayloadSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     delivery: DeliverySettings = DeliverySettings()
     kubernetes: KubernetesSettings = KubernetesSettings()
@@ -254,6 +266,7 @@ def load(
     environ: Mapping[str, str] | None = None,
     *,
     require_api_key: bool = False,
+    require_database: bool = True,
 ) -> Config:
     """Load and validate the configuration, raising ConfigError listing every problem."""
     env = os.environ if environ is None else environ
@@ -277,7 +290,7 @@ def load(
     _opt_out_from_environment(raw, env, sources)
 
     database = raw.get("database")
-    if not isinstance(database, dict) or not database.get("url"):
+    if require_database and (not isinstance(database, dict) or not database.get("url")):
         problems.append(
             "database.url: not set; set it in the config file, in OT_DATABASE_URL or"
             " OT_DATABASE_URL_FILE, or provide the orchestrator's PG_ADDR/PG_USER/PG_PASSWORD"
