@@ -293,7 +293,11 @@ def _demo(args: argparse.Namespace) -> int:
     try:
         with sample_installation(utc_now()) as (url, expected):
             shown = ", ".join(f"{key}={value}" for key, value in expected.items())
-            print(f"demo: sample installation ready; its Summary must show {shown}", flush=True)
+            print(
+                f"demo: sample installation ready; its documented Summary must show {shown}"
+                " (OT_PAYLOAD_FORMAT=extended shows the extended format)",
+                flush=True,
+            )
             print("demo: events are printed as JSON instead of sent; Ctrl-C stops", flush=True)
             return _dispatch("run", args, {**os.environ, **demo_environment(url)})
     except SandboxError as exc:
