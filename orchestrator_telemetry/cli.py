@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import sys
+import textwrap
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -23,8 +25,9 @@ import structlog
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from . import __version__, logs, migrate
+from . import __version__, logs, migrate, schemas
 from .app import application, opt_out_reason, retry_policy
+from .collect.catalogue import summary_layout, tables_read
 from .config import CONFIG_ENV, Config, ConfigError, env_name, keys, load, password_parameters
 from .database import Unavailable, first_line, state_engine
 from .endpoints import Endpoints
@@ -52,14 +55,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(command: str, args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     needs_key = command in {"run", "once", "emit"}
+    offline = command in {"schema", "grants"}  # they print what the configuration implies
     try:
-        config = load(args.config, environ, require_api_key=needs_key)
+        config = load(args.config, environ, require_api_key=needs_key, require_database=not offline)
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"config error: {problem}", file=sys.stderr)
         return BAD_CONFIG
     settings = config.settings
-    quiet_stdout = command in {"preview", "check-config", "status"}  # their stdout is the answer
+    # Their stdout is the answer.
+    quiet_stdout = command in {"preview", "check-config", "status", "schema", "grants"}
     redactor = logs.configure(
         settings.log.level,
         settings.log.format,
@@ -123,6 +128,24 @@ def _parser() -> argparse.ArgumentParser:
         parents=[common],
         help="validate the configuration and print it, secrets masked",
     )
+    schema = sub.add_parser(
+        "schema",
+        parents=[common],
+        help="print the JSON Schema an event's properties must match (configured format and mode)",
+    )
+    schema.add_argument("--event", choices=list(schemas.EVENTS), default="Summary")
+    schema.add_argument("--format", choices=list(schemas.FORMATS), help="default: payload.format")
+    schema.add_argument("--mode", choices=list(schemas.MODES), help="default: devtron.mode")
+    grants = sub.add_parser(
+        "grants",
+        parents=[common],
+        help="print the GRANT SELECT for exactly the tables the configured format reads",
+    )
+    grants.add_argument(
+        "--role", default="telemetry", help="the daemon's role (default: telemetry)"
+    )
+    grants.add_argument("--format", choices=list(schemas.FORMATS), help="default: payload.format")
+    grants.add_argument("--mode", choices=list(schemas.MODES), help="default: devtron.mode")
     sub.add_parser(
         "demo",
         parents=[common],
@@ -330,6 +353,36 @@ def _when(moment: datetime | None) -> str:
     return rfc3339(moment) if moment is not None else "none"
 
 
+def _schema(config: Config, args: argparse.Namespace) -> int:
+    payload_format, mode = _format_and_mode(config, args)
+    json.dump(schemas.schema_for(args.event, payload_format, mode), sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return OK
+
+
+def _grants(config: Config, args: argparse.Namespace) -> int:
+    payload_format, mode = _format_and_mode(config, args)
+    if not re.fullmatch(r"[a-z_][a-z0-9_$]{0,62}", args.role):
+        print(f"grants: --role {args.role!r} is not a plain role name; use e.g. telemetry")
+        return BAD_CONFIG
+    print(grant_statement(payload_format, mode, args.role))
+    return OK
+
+
+def grant_statement(payload_format: str, mode: str, role: str) -> str:
+    """The GRANT SELECT for exactly the orchestrator tables `payload_format` and `mode` read."""
+    layout = summary_layout(payload_format, mode)
+    tables = ", ".join(f"public.{table}" for table in tables_read(layout))
+    return "\n".join(
+        textwrap.wrap(f"GRANT SELECT ON {tables} TO {role};", 96, subsequent_indent="    ")
+    )
+
+
+def _format_and_mode(config: Config, args: argparse.Namespace) -> tuple[str, str]:
+    settings = config.settings
+    return args.format or settings.payload.format, args.mode or settings.devtron.mode
+
+
 def _check_config(config: Config, args: argparse.Namespace) -> int:
     for line in describe(config):
         print(line)
@@ -366,4 +419,6 @@ _COMMANDS = {
     "migrate": _migrate,
     "status": _status,
     "check-config": _check_config,
+    "schema": _schema,
+    "grants": _grants,
 }

@@ -14,10 +14,11 @@ from functools import cache
 from importlib.resources import files
 from typing import Any, Final
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import best_match
+from jsonschema.protocols import Validator
 
-from .collect.catalogue import Layout, Metric, by_key, layout
+from .collect.catalogue import Layout, Metric, by_key, layout, summary_layout
 from .collect.payload import MODE_NAMES
 from .events import INSTALLER_EVENTS, SUMMARY_KEYS, EventName
 
@@ -25,7 +26,7 @@ FORMATS: Final = ("documented", "extended")
 MODES: Final = ("full", "ea-only")
 EVENTS: Final = (EventName.SUMMARY.value, EventName.HEARTBEAT.value)
 DRAFT: Final = "https://json-schema.org/draft/2020-12/schema"
-_ID: Final = "https://github.com/devtron-labs/orchestrator-telemetry/schemas/"
+_ID: Final = "urn:orchestrator-telemetry:schema:"
 _RFC3339_UTC: Final = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d*[1-9])?Z$"
 
 
@@ -73,9 +74,19 @@ def file_name(event: str, payload_format: str, mode: str) -> str:
     return f"{event}.{payload_format}.{mode}.json"
 
 
+# JSON Schema calls 2.0 an integer; the payload must not carry a float where Go sends an int.
+_Strict = validators.extend(  # type: ignore[no-untyped-call]  # jsonschema leaves it untyped
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda checker, value: isinstance(value, int) and not isinstance(value, bool)
+    ),
+)
+
+
 @cache
-def _validator(event: str, payload_format: str, mode: str) -> Draft202012Validator:
-    return Draft202012Validator(schema_for(event, payload_format, mode))
+def _validator(event: str, payload_format: str, mode: str) -> Validator:
+    validator: Validator = _Strict(schema_for(event, payload_format, mode))
+    return validator
 
 
 def _document(
@@ -123,15 +134,13 @@ def _installer(event: str) -> dict[str, Any]:
 
 
 def _extended(event: str, mode: str) -> dict[str, Any]:
-    which: Layout = "heartbeat" if event == EventName.HEARTBEAT.value else _summary_layout(mode)
+    which: Layout = (
+        "heartbeat" if event == EventName.HEARTBEAT.value else summary_layout("extended", mode)
+    )
     metrics = layout(which)
     properties = {metric.key: _property(metric, event, mode) for metric in metrics}
     required = [metric.key for metric in metrics if not metric.omit]
     return _document(event, f"{event} extended {mode}", properties, required)
-
-
-def _summary_layout(mode: str) -> Layout:
-    return "full" if mode == "full" else "ea"
 
 
 def _count(metric: Metric) -> dict[str, Any]:
@@ -164,7 +173,7 @@ def _property(metric: Metric, event: str, mode: str) -> dict[str, Any]:
             "minItems": 1 if metric.omit else 0,
         }
     else:
-        schema = {"type": "string", "minLength": 1 if metric.omit else 0}
+        schema = {"type": "string", "minLength": 1}  # omitempty drops "", and no other is empty
     return {**schema, "description": metric.meaning}
 
 

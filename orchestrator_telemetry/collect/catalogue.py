@@ -1444,6 +1444,13 @@ def layout(name: Layout) -> tuple[Metric, ...]:
     return tuple(metric for metric in CATALOGUE if name in metric.layouts)
 
 
+def summary_layout(payload_format: str, mode: str) -> Layout:
+    """The layout of the Summary in `payload_format` ("documented", "extended") and `mode`."""
+    if payload_format == "documented":
+        return "documented"
+    return "full" if mode == "full" else "ea"
+
+
 def queried(name: Layout) -> tuple[Metric, ...]:
     """The entries of a Summary layout that are read from the database."""
     return tuple(metric for metric in layout(name) if metric.from_database)

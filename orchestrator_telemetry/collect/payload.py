@@ -9,7 +9,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from ..events import Event, EventName, Versions, event_uuid, rfc3339
-from .catalogue import Layout, layout
+from .catalogue import Layout, layout, summary_layout
 
 Mode = Literal["full", "ea-only"]
 MODE_NAMES: Mapping[str, str] = {"full": "FULL", "ea-only": "EA_ONLY"}
@@ -27,7 +27,7 @@ class Devtron:
     @property
     def summary_layout(self) -> Layout:
         """The catalogue layout of this mode's Summary."""
-        return "full" if self.mode == "full" else "ea"
+        return summary_layout("extended", self.mode)
 
 
 def summary(

@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine, Select, bindparam, select, text, true
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ..database import Unavailable, first_line
-from .catalogue import Layout, Metric, queried, scans
+from .catalogue import FAILED, Layout, Metric, queried, scans
 from .window import Window
 
 log = structlog.get_logger(__name__)
@@ -176,7 +176,16 @@ class _Collection:
         return missing
 
     def _failed(self, metric: Metric, reason: str) -> None:
-        log.error("metric failed; reported as its failure value", metric=metric.key, reason=reason)
+        if metric.failure == FAILED:
+            log.error("metric failed; reported as -1", metric=metric.key, reason=reason)
+        else:
+            shown = "omitted" if metric.failure is None else metric.failure
+            log.error(
+                "metric failed; reported as its failure value",
+                metric=metric.key,
+                value=shown,
+                reason=reason,
+            )
         self.values[metric.key] = metric.failure
 
 
