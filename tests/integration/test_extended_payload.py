@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from orchestrator_telemetry.events import rfc3339
 from orchestrator_telemetry.sandbox.demo import as_summary
@@ -190,3 +190,55 @@ def test_the_documented_format_is_unchanged_whatever_the_mode(
     envelope["serverVersion"] = SERVER_VERSION
     assert received["Summary"] == envelope | {"eventType": 6, "summary": counts}
     assert received["Heartbeat"] == envelope | {"eventType": 0}
+
+
+@pytest.mark.parametrize("mode", ["full", "ea-only"])
+def test_the_grants_command_gives_a_role_exactly_enough_for_the_extended_summary(
+    orchestrator_engine: Engine,
+    server: CaptureServer,
+    slot: datetime,
+    seeded: tuple[dict[str, int], dict[str, Any]],
+    mode: str,
+) -> None:
+    role = f"grants_{mode.replace('-', '_')}"
+    printed = run_cli(
+        "grants", "--format", "extended", "--mode", mode, "--role", role, env=cli_env()
+    )
+    assert printed.returncode == 0, printed.describe()
+    database = orchestrator_engine.url.database
+    with orchestrator_engine.begin() as admin:
+        admin.execute(text(f"CREATE ROLE {role} LOGIN PASSWORD 'reader-pw'"))
+        admin.execute(text("REVOKE CREATE ON SCHEMA public FROM PUBLIC"))
+        admin.execute(text(f'GRANT CONNECT ON DATABASE "{database}" TO {role}'))
+        admin.execute(text(printed.stdout))
+        admin.execute(text(f"CREATE SCHEMA orchestrator_telemetry AUTHORIZATION {role}"))
+    reader = orchestrator_engine.url.set(username=role, password="reader-pw")
+    try:
+        as_reader = once(
+            reader.render_as_string(hide_password=False),
+            server,
+            OT_PAYLOAD_FORMAT="extended",
+            OT_DEVTRON_MODE=mode,
+        )
+        with orchestrator_engine.begin() as admin:
+            tables = admin.execute(
+                text(
+                    "SELECT count(DISTINCT table_name) FROM information_schema.role_table_grants"
+                    " WHERE grantee = :role AND privilege_type = 'SELECT'"
+                    " AND table_schema = 'public'"
+                ),
+                {"role": role},
+            ).scalar_one()
+    finally:
+        with orchestrator_engine.begin() as admin:
+            admin.execute(text("DROP SCHEMA orchestrator_telemetry CASCADE"))
+            admin.execute(text(f"DROP OWNED BY {role}"))
+            admin.execute(text(f"DROP ROLE {role}"))
+
+    _, values = seeded
+    summary = as_reader["Summary"]
+    assert {key: summary[key] for key in summary if key in values} == {
+        key: value for key, value in values.items() if key in summary
+    }
+    assert -1 not in summary.values()
+    assert tables == (39 if mode == "full" else 8)
