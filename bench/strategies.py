@@ -7,6 +7,10 @@
 - floor: one plain count(*) of ci_pipeline and one of pipeline, in one statement. No exact answer
   reads less: both windowed counts need every row's created_on (no index), and the non-production
   count needs every CD pipeline's environment.
+- before: the documented Summary's statement before the catalogue (both windowed counts as one
+  UNION ALL), to show the documented Summary is no slower than it was.
+- ours-full and go-full: the extended FULL Summary, ours (`collect` with layout "full") and the
+  Go orchestrator's 68 statements (`go_full.py`, reference §10).
 - previous, one-scan and subqueries: other single-statement formulations, kept to show why
   ours is shaped as it is (see BENCHMARKS.md); no-jit: ours with the server's JIT compiler
   switched off for the session, to show what compiling the statement costs.
@@ -17,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, select, text
 from sqlalchemy.pool import NullPool
@@ -28,6 +33,7 @@ from orchestrator_telemetry.config import DatabaseSettings
 from orchestrator_telemetry.database import connect_args, orchestrator_engine
 
 from .generate import ANCHOR
+from .go_full import go_full
 
 WINDOW = Window.ending_at(ANCHOR)
 METRICS = tuple(metric.key for metric in queried("documented"))
@@ -41,15 +47,19 @@ class Strategy:
     name: str
     title: str
     engine: Engine
-    count: Callable[[Engine], dict[str, int]]
+    count: Callable[[Engine], dict[str, Any]]
 
-    def run(self) -> dict[str, int]:
+    def run(self) -> dict[str, Any]:
         """The counts (floor: the two table sizes), read through `engine`."""
         return self.count(self.engine)
 
 
 def _ours(engine: Engine) -> dict[str, int]:
     return collect(engine, WINDOW)
+
+
+def _ours_full(engine: Engine) -> dict[str, Any]:
+    return collect(engine, WINDOW, layout="full")
 
 
 def _go(engine: Engine) -> dict[str, int]:
@@ -111,6 +121,24 @@ _PREVIOUS_SQL = (
     " JOIN app ON app.id = pipeline.app_id"
     ' WHERE environment."default" = false AND app.active = true) AS "nonProdAppCount",'
     + _SMALL_COUNTS_SQL
+)
+# The documented Summary's statement before the catalogue: both windowed counts in one UNION ALL.
+_BEFORE_SQL = (
+    'SELECT windowed."cdCountPerDay", windowed."ciCountPerDay",'
+    ' (SELECT count(*) FROM cluster WHERE active = true) AS "clusterCount",'
+    ' (SELECT count(*) FROM environment WHERE active = true) AS "environmentCount",'
+    " (SELECT count(*) FROM users WHERE active = true"
+    " AND (user_type IS NULL OR user_type <> 'apiToken')) AS \"userCount\""
+    ", (SELECT count(*) FROM app WHERE active = true AND id IN (SELECT pipeline.app_id"
+    " FROM pipeline JOIN environment ON environment.id = pipeline.environment_id"
+    ' WHERE environment."default" = false)) AS "nonProdAppCount"'
+    ' FROM (SELECT count(*) FILTER (WHERE created.is_cd) AS "cdCountPerDay",'
+    ' count(*) FILTER (WHERE NOT created.is_cd) AS "ciCountPerDay"'
+    " FROM (SELECT true AS is_cd FROM pipeline WHERE "
+    + _WINDOW_SQL
+    + " UNION ALL SELECT false FROM ci_pipeline WHERE "
+    + _WINDOW_SQL
+    + ") AS created) AS windowed"
 )
 # pipeline read once: its rows grouped by app (production ones in one NULL group), counting the
 # window's rows per group. The per-app hash table outgrows work_mem at 100,000 apps and spills.
@@ -197,4 +225,17 @@ def build(url: str) -> list[Strategy]:
             _subqueries,
         ),
         Strategy("no-jit", "ours, JIT off for the session", without_jit(), _ours),
+        Strategy(
+            "before",
+            "before the catalogue (UNION ALL)",
+            orchestrator_engine(url, daemon_like),
+            _statement(_BEFORE_SQL),
+        ),
+        Strategy(
+            "ours-full",
+            "ours: extended FULL Summary",
+            orchestrator_engine(url, daemon_like),
+            _ours_full,
+        ),
+        Strategy("go-full", "Go orchestrator's FULL Summary", autocommit("go-full"), go_full),
     ]

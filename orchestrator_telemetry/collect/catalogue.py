@@ -302,12 +302,6 @@ CI_RUNS = Scan(
 )
 
 
-def _job_runs(window: Window) -> tuple[FromClause, ColumnElement[bool] | None]:
-    cp, a, w = t.ci_pipeline, t.app, t.ci_workflow
-    rows = cp.join(a, a.c.id == cp.c.app_id).join(w, w.c.ci_pipeline_id == cp.c.id)
-    return rows, and_(_job_pipeline(), window.day(w.c.started_on))
-
-
 def _job_pipeline() -> ColumnElement[bool]:
     """J: the live job pipelines of active apps."""
     cp = t.ci_pipeline
@@ -319,7 +313,6 @@ def _job_pipeline() -> ColumnElement[bool]:
     )
 
 
-JOB_RUNS = Scan("job pipelines' runs started in the window", _job_runs)
 CLUSTERS = Scan("active clusters", lambda w: (t.cluster, t.cluster.c.active == true()))
 ATTRIBUTES = Scan("active attributes", lambda w: (t.attributes, t.attributes.c.active == true()))
 APPS = Scan("active apps", lambda w: (t.app, t.app.c.active == true()))
@@ -370,8 +363,17 @@ def _created(*, cd: bool, deleted: bool = False) -> Aggregate:
 
 def _job_pipelines_run(*, succeeded: bool) -> Aggregate:
     def aggregate(window: Window, rows: FromClause) -> ColumnElement[int]:
-        counted = func.count(distinct(t.ci_pipeline.c.id))
-        return counted.filter(t.ci_workflow.c.status == "Succeeded") if succeeded else counted
+        # Over the window's runs (the CI_RUNS scan): the job pipelines among their pipelines.
+        run = t.ci_workflow.c
+        jobs = (
+            select(t.ci_pipeline.c.id)
+            .join(t.app, t.app.c.id == t.ci_pipeline.c.app_id)
+            .where(_job_pipeline())
+        )
+        of_a_job: ColumnElement[bool] = run.ci_pipeline_id.in_(jobs)
+        if succeeded:
+            of_a_job = and_(of_a_job, run.status == "Succeeded")
+        return func.count(distinct(run.ci_pipeline_id)).filter(of_a_job)
 
     return aggregate
 
@@ -1059,7 +1061,7 @@ CATALOGUE: Final[tuple[Metric, ...]] = (
         _FULL,
         window=W24,
         aggregate=_job_pipelines_run(succeeded=False),
-        scan=JOB_RUNS,
+        scan=CI_RUNS,
         go="DB clock, started_on >= now() - 24 h",
     ),
     Metric(
@@ -1069,7 +1071,7 @@ CATALOGUE: Final[tuple[Metric, ...]] = (
         _FULL,
         window=W24,
         aggregate=_job_pipelines_run(succeeded=True),
-        scan=JOB_RUNS,
+        scan=CI_RUNS,
         go="DB clock, started_on >= now() - 24 h",
     ),
     Metric(
