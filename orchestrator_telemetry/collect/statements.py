@@ -34,12 +34,12 @@ log = structlog.get_logger(__name__)
 PERMANENT_CLASSES = frozenset({"42", "22"})
 
 
-class TransientCollectError(Exception):
-    """Some metrics failed for a cause that may pass; `keys` names them."""
+class TransientCollectError(Unavailable):
+    """A metric failed for a cause that may pass (a lock wait, a timeout); the run is retried."""
 
-    def __init__(self, keys: Sequence[str], reason: str) -> None:
-        super().__init__(f"metrics {', '.join(keys)} failed for now: {reason}")
-        self.keys = tuple(keys)
+    def __init__(self, metrics: list[str], reason: str) -> None:
+        super().__init__(f"orchestrator database: {', '.join(metrics)} failed for now: {reason}")
+        self.metrics = metrics
         self.reason = reason
 
 
@@ -140,10 +140,10 @@ class _Collection:
         try:
             row = self._connection.execute(statement(metrics, self._window)).one()
         except DBAPIError as exc:
-            # The transaction is aborted: end it; the next statement begins a new one.
-            self._connection.rollback()
             if _connection_lost(exc):
                 raise Unavailable(f"orchestrator database: {first_line(exc)}") from None
+            # The transaction is aborted: end it; the next statement begins a new one.
+            self._connection.rollback()
             if not _permanent(exc) and not self._give_up:
                 keys = [metric.key for metric in metrics]
                 raise TransientCollectError(keys, first_line(exc)) from None
@@ -200,6 +200,8 @@ def _permanent(exc: DBAPIError) -> bool:
 
 
 def _connection_lost(exc: DBAPIError) -> bool:
+    if not isinstance(exc, OperationalError):
+        return False
     return bool(exc.connection_invalidated) or getattr(exc.orig, "pgcode", None) is None
 
 
