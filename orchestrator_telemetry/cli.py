@@ -81,6 +81,9 @@ def _dispatch(command: str, args: argparse.Namespace, environ: Mapping[str, str]
     except DBAPIError as exc:  # a lost connection, a refused permission: the driver's one line
         log.error("cannot use the database", command=command, error=first_line(exc))
         return UNAVAILABLE
+    except schemas.PayloadInvalid as exc:  # never recorded nor sent; a defect to report
+        log.error("event refused by its JSON Schema", command=command, error=str(exc))
+        return NOT_DELIVERED
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -30,6 +30,10 @@ _ID: Final = "urn:orchestrator-telemetry:schema:"
 _RFC3339_UTC: Final = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d*[1-9])?Z$"
 
 
+# omitempty in Go, but the envelope always sets them (reference §2): never absent.
+_ENVELOPE_ALWAYS_SET: Final = frozenset({"serverVersion", "devtronVersion", "devtronMode"})
+
+
 class PayloadInvalid(ValueError):
     """An event does not match its schema; the message says which property and why, in one line."""
 
@@ -139,7 +143,7 @@ def _extended(event: str, mode: str) -> dict[str, Any]:
     )
     metrics = layout(which)
     properties = {metric.key: _property(metric, event, mode) for metric in metrics}
-    required = [metric.key for metric in metrics if not metric.omit]
+    required = [m.key for m in metrics if not m.omit or m.key in _ENVELOPE_ALWAYS_SET]
     return _document(event, f"{event} extended {mode}", properties, required)
 
 

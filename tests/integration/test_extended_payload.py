@@ -14,11 +14,15 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
+from orchestrator_telemetry.app import application
+from orchestrator_telemetry.config import load
 from orchestrator_telemetry.events import rfc3339
 from orchestrator_telemetry.sandbox.demo import as_summary
 from orchestrator_telemetry.sandbox.devtron import load_sample_data
 from orchestrator_telemetry.sandbox.extended import load_extended_sample
 from orchestrator_telemetry.schedule import Schedule, utc_now
+from orchestrator_telemetry.schemas import PayloadInvalid
+from orchestrator_telemetry.sinks import MemorySink
 from tests.support.capture import CaptureServer
 from tests.support.cli import API_KEY, cli_env, plain_url, run_cli
 
@@ -242,3 +246,33 @@ def test_the_grants_command_gives_a_role_exactly_enough_for_the_extended_summary
     }
     assert -1 not in summary.values()
     assert tables == (39 if mode == "full" else 8)
+
+
+@pytest.mark.parametrize("payload_format", ["documented", "extended"])
+def test_an_event_that_does_not_match_its_schema_is_never_recorded(
+    orchestrator_db_url: str, orchestrator_engine: Engine, slot: datetime, payload_format: str
+) -> None:
+    config = load(
+        None,
+        {
+            "OT_DATABASE_URL": orchestrator_db_url,
+            "OT_IDENTITY_UCID": UCID,
+            "OT_PAYLOAD_FORMAT": payload_format,
+        },
+    )
+    sink = MemorySink()
+    # An empty serverVersion: every schema requires a non-empty one.
+    with application(config, lambda: slot, sink, server_version=lambda: "") as app:
+        app.telemetry.prepare()
+        with pytest.raises(PayloadInvalid, match=r"serverVersion"):
+            app.telemetry.record_heartbeat(slot)
+        with pytest.raises(PayloadInvalid, match=r"serverVersion"):
+            app.telemetry.record_summary(slot)
+        app.telemetry.deliver()
+
+    with orchestrator_engine.connect() as connection:
+        recorded = connection.execute(
+            text("SELECT count(*) FROM orchestrator_telemetry.outbox")
+        ).scalar_one()
+    assert recorded == 0
+    assert sink.events == []
