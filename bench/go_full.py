@@ -280,6 +280,24 @@ class _Go:
 _SINCE = ANCHOR - timedelta(days=1)  # Go: now - 1 day, at the anchor
 
 
+# The statements that are the same SQL in both strategies and cost the most: with no index on
+# the join keys they read the pipelines and workflow mappings whole, whoever asks.
+SHARED = (
+    "highestEnvironmentCountInApp",
+    "highestAppCountInEnvironment",
+    "highestEnvironmentCountInWorkflow",
+)
+
+
+def shared(engine: Engine) -> dict[str, Any]:
+    """Only the metrics whose statement is the same in both strategies (SHARED)."""
+    with engine.connect() as conn:
+        go = _Go(conn)
+        for key in SHARED:
+            go.scalar(key, _74_TO_97[key])
+        return go.values
+
+
 def go_full(engine: Engine) -> dict[str, Any]:
     """The FULL Summary as today's Go orchestrator reads it."""
     with engine.connect() as conn:

@@ -33,7 +33,7 @@ from orchestrator_telemetry.config import DatabaseSettings
 from orchestrator_telemetry.database import connect_args, orchestrator_engine
 
 from .generate import ANCHOR
-from .go_full import go_full
+from .go_full import go_full, shared
 
 WINDOW = Window.ending_at(ANCHOR)
 METRICS = tuple(metric.key for metric in queried("documented"))
@@ -238,4 +238,5 @@ def build(url: str) -> list[Strategy]:
             _ours_full,
         ),
         Strategy("go-full", "Go orchestrator's FULL Summary", autocommit("go-full"), go_full),
+        Strategy("shared", "the 3 statements both send alike", autocommit("shared"), shared),
     ]

@@ -70,7 +70,7 @@ def scanned(metrics: Sequence[Metric], window: Window) -> Select[Any]:
     scan = metrics[0].scan
     if scan is None or any(metric.scan is not scan for metric in metrics):
         raise ValueError("scanned() takes metrics of one scan")
-    rows, where = scan.rows(window)
+    rows, where = scan.source(window, metrics)
     aggregates = select(
         *(metric.expression(window, rows).label(metric.key) for metric in metrics)
     ).select_from(rows)
