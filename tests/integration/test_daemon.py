@@ -16,14 +16,16 @@ from sqlalchemy import Connection, Engine, text
 
 from orchestrator_telemetry.sandbox.demo import as_summary
 from orchestrator_telemetry.sandbox.devtron import load_sample_data
-from orchestrator_telemetry.schedule import Schedule, utc_now
 from tests.support.capture import CaptureServer
 from tests.support.cli import API_KEY, CliProcess, cli_env, plain_url
+from tests.support.slots import settled_schedules
 
 pytestmark = pytest.mark.integration
 
 STARTUP_TIMEOUT = 10.0  # generous: the first run needs a process start and a migration
 SHUTDOWN_TIMEOUT = 10.0  # the grace period a container runtime gives before SIGKILL
+# Every daemon started here reports these slots, whatever the time of day the suite runs.
+SCHEDULES = settled_schedules()
 
 
 @pytest.fixture
@@ -43,9 +45,8 @@ class Sample:
 
 @pytest.fixture
 def sample(orchestrator_engine: Engine) -> Sample:
-    """Load the sample installation, dated at the latest slot of the default Summary schedule."""
-    slot = Schedule("0 0 * * *").latest_slot(utc_now())
-    assert slot is not None
+    """Load the sample installation, dated at the latest slot of the Summary schedule."""
+    slot = SCHEDULES.summary_slot
     with orchestrator_engine.begin() as connection:
         counts = load_sample_data(connection, slot)
     return Sample(slot, as_summary(counts))
@@ -62,6 +63,7 @@ def env(orchestrator_db_url: str, server: CaptureServer) -> dict[str, str]:
         OT_DATABASE_APPLICATION_NAME=f"ot-test-{uuid.uuid4().hex[:12]}",
         OT_POSTHOG_HOST=server.url,
         OT_POSTHOG_API_KEY=API_KEY,
+        **SCHEDULES.env(),
     )
 
 

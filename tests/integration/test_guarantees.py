@@ -23,7 +23,6 @@ from orchestrator_telemetry.events import EventName
 from orchestrator_telemetry.sandbox.demo import as_summary
 from orchestrator_telemetry.sandbox.devtron import create_schema, load_sample_data
 from orchestrator_telemetry.sandbox.postgres import LocalPostgres, free_port
-from orchestrator_telemetry.schedule import Schedule, utc_now
 from orchestrator_telemetry.sinks import MemorySink
 from tests.support.capture import CaptureServer, Reply
 from tests.support.cli import (
@@ -37,10 +36,12 @@ from tests.support.cli import (
     run_cli,
 )
 from tests.support.database import PgServer
+from tests.support.slots import settled_schedules
 
 pytestmark = pytest.mark.integration
 
-SLOT = Schedule("0 0 * * *").latest_slot(utc_now())
+# Every process started here reports these slots, whatever the time of day the suite runs.
+SCHEDULES = settled_schedules()
 
 
 @pytest.fixture
@@ -52,9 +53,8 @@ def capture() -> Iterator[CaptureServer]:
 @pytest.fixture
 def expected(orchestrator_engine: Engine) -> dict[str, int]:
     """Load the sample installation; return the counts the latest slot's Summary must show."""
-    assert SLOT is not None
     with orchestrator_engine.begin() as connection:
-        return as_summary(load_sample_data(connection, SLOT))
+        return as_summary(load_sample_data(connection, SCHEDULES.summary_slot))
 
 
 def env_for(url: str, capture: CaptureServer, **extra: str) -> dict[str, str]:
@@ -63,6 +63,7 @@ def env_for(url: str, capture: CaptureServer, **extra: str) -> dict[str, str]:
         "OT_POSTHOG_HOST": capture.url,
         "OT_POSTHOG_API_KEY": API_KEY,
         "OT_POSTHOG_TIMEOUT": "1",
+        **SCHEDULES.env(),
     }
     return cli_env(**{**variables, **extra})
 

@@ -27,10 +27,11 @@ from orchestrator_telemetry.access import OptOut, session
 from orchestrator_telemetry.sandbox.demo import as_summary
 from orchestrator_telemetry.sandbox.devtron import load_sample_data
 from orchestrator_telemetry.sandbox.postgres import free_port
-from orchestrator_telemetry.schedule import Schedule, utc_now
+from orchestrator_telemetry.schedule import utc_now
 from tests.support.capture import CaptureServer
 from tests.support.cli import API_KEY, CliProcess, CliResult, cli_env, plain_url, run_cli
 from tests.support.devtron_api import OPT_OUT_PATH, FakeDevtronApi, RecordingProxy
+from tests.support.slots import settled_schedules
 
 pytestmark = pytest.mark.integration
 
@@ -228,11 +229,12 @@ def test_preview_still_shows_both_events_when_opted_out(
     capture: CaptureServer,
     devtron: FakeDevtronApi,
 ) -> None:
-    slot = Schedule("0 0 * * *").latest_slot(utc_now())
-    assert slot is not None
+    schedules = settled_schedules()  # the preview's latest slots are these, even at midnight
     with orchestrator_engine.begin() as connection:
-        expected = as_summary(load_sample_data(connection, slot))
-    env = everything_wired(capture, devtron, plain_url(orchestrator_db_url), DO_NOT_TRACK="1")
+        expected = as_summary(load_sample_data(connection, schedules.summary_slot))
+    env = everything_wired(
+        capture, devtron, plain_url(orchestrator_db_url), DO_NOT_TRACK="1", **schedules.env()
+    )
 
     result = run_cli("preview", env=env)
 
