@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from orchestrator_telemetry.app import application
@@ -258,10 +259,28 @@ def test_a_least_privileged_role_is_enough(
             admin.execute(text("DROP ROLE telemetry_reader"))
 
 
-def test_no_secret_is_printed_by_a_failing_run(capture: CaptureServer) -> None:
-    password, key = "pw-Zq8vN3kL0s", "phc_Zq8vN3kL0sKeyMaterial"
+def test_no_secret_is_printed_by_a_failing_run(
+    orchestrator_db_url: str, capture: CaptureServer
+) -> None:
+    """Failing commands keep the database password and the API key, or any piece of them, out.
+
+    Two failures carry a secret in their own error text: PostHog's 401 echoing the key it refused,
+    and libpq quoting a connection option's value (here the password's). Only the log redaction
+    (`Redactor` in orchestrator_telemetry/logs.py) keeps those out: with `Redactor.mask` returning
+    its text unchanged, the "401 echoing the key" and "option echoing the password" cases fail.
+    A password with an unescaped "@" is refused as configuration, before libpq could print its
+    tail as a host name no redaction knows.
+    """
+    core = "Zq8vN3kL0s"  # in every secret below: no output may hold even this much of one
+    password, key = f"pw-{core}", f"phc_{core}KeyMaterial"
     closed = f"postgresql://devtron:{password}@127.0.0.1:{free_port()}/orchestrator"
     env = cli_env(OT_DATABASE_URL=closed, OT_POSTHOG_API_KEY=key, OT_POSTHOG_HOST=capture.url)
+    working = make_url(plain_url(orchestrator_db_url)).set(password=password)  # trust: accepted
+    working_env = env_for(working.render_as_string(hide_password=False), capture)
+    working_env["OT_POSTHOG_API_KEY"] = key
+    echoing = f"{closed}?sslmode={password}"  # libpq: invalid sslmode value: "<the password>"
+    unescaped = f"postgresql://devtron:pw@{core}@127.0.0.1:{free_port()}/orchestrator"
+    capture.respond_with(*[Reply.error(401, f"API key {key!r} is not valid")] * 2)
 
     results: dict[str, tuple[CliResult, int]] = {
         "once": (run_cli("once", env=env), 3),
@@ -270,13 +289,22 @@ def test_no_secret_is_printed_by_a_failing_run(capture: CaptureServer) -> None:
         "migrate": (run_cli("migrate", env=env), 3),
         "check-config": (run_cli("check-config", env=env), 0),
         "bad cron": (run_cli("once", env={**env, "OT_SCHEDULE_SUMMARY": "bad cron"}), 2),
+        "401 echoing the key": (run_cli("once", env=working_env), 1),
+        "option echoing the password": (
+            run_cli("once", env={**env, "OT_DATABASE_URL": echoing}),
+            3,
+        ),
+        "unescaped @ in the password": (
+            run_cli("once", env={**env, "OT_DATABASE_URL": unescaped}),
+            2,
+        ),
     }
 
+    assert capture.pending_replies == 0  # both 401s were given: the key was echoed to the client
     for name, (result, code) in results.items():
         assert result.returncode == code, f"{name}: {result.describe()}"
-        assert password not in result.output, result.describe()
-        assert key not in result.output, result.describe()
-        assert "Traceback" not in result.output, result.describe()
+        assert core not in result.output, f"{name}: {result.describe()}"
+        assert "Traceback" not in result.output, f"{name}: {result.describe()}"
 
 
 def test_a_rejected_api_key_is_logged_with_its_source_and_kept(
