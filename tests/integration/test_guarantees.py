@@ -24,7 +24,6 @@ from orchestrator_telemetry.events import EventName
 from orchestrator_telemetry.sandbox.demo import as_summary
 from orchestrator_telemetry.sandbox.devtron import create_schema, load_sample_data
 from orchestrator_telemetry.sandbox.postgres import LocalPostgres, free_port
-from orchestrator_telemetry.sinks import MemorySink
 from tests.support.capture import CaptureServer, Reply
 from tests.support.cli import (
     API_KEY,
@@ -187,24 +186,72 @@ def test_a_process_killed_between_send_and_mark_resends_the_same_event(
     assert first["properties"]["summary"] == second["properties"]["summary"] == expected
 
 
-def test_a_summary_slot_missed_while_down_is_recorded_at_the_next_start(
-    orchestrator_db_url: str, expected: dict[str, int]
-) -> None:
-    config = load(
-        None, {"OT_DATABASE_URL": orchestrator_db_url, "OT_IDENTITY_UCID": "missedslot000000"}
-    )
-    day_one = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
-    now = [day_one + timedelta(hours=1)]
-    sink = MemorySink()
-    with application(config, lambda: now[0], sink) as app:
-        app.telemetry.prepare()
-        app.telemetry.catch_up()
-        now[0] = day_one + timedelta(days=3, hours=5)  # down for three slots
-        app.telemetry.catch_up()
-        app.telemetry.deliver()
+def add_ci_pipelines(engine: Engine, count: int, created_on: datetime) -> None:
+    """`count` CI pipelines of one new app, created at `created_on`: each Summary day its own."""
+    with engine.begin() as connection:
+        app_id = connection.scalar(
+            text(
+                "INSERT INTO public.app (app_name, active, team_id,"
+                " created_on, created_by, updated_on, updated_by)"
+                " VALUES (:name, true, 1, :at, 1, :at, 1) RETURNING id"
+            ),
+            {"name": f"app-{created_on:%Y%m%d%H%M}", "at": created_on},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO public.ci_pipeline (app_id, name, active, deleted, ci_pipeline_type,"
+                " created_on, created_by, updated_on, updated_by)"
+                " VALUES (:app_id, :name, true, false, 'CI_BUILD', :at, 1, :at, 1)"
+            ),
+            [
+                {"app_id": app_id, "name": f"ci-{created_on:%Y%m%d%H%M}-{n}", "at": created_on}
+                for n in range(count)
+            ],
+        )
 
-    summaries = [event.period for event in sink.events if event.name == EventName.SUMMARY]
-    assert summaries == [day_one + timedelta(days=n) for n in range(4)]
+
+def test_a_summary_slot_missed_while_down_is_recorded_at_the_next_start(
+    orchestrator_db_url: str, orchestrator_engine: Engine, capture: CaptureServer
+) -> None:
+    day_one = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
+    slots = [day_one + timedelta(days=n) for n in range(4)]
+    with orchestrator_engine.begin() as connection:
+        # Loaded long before: its stock counts hold on every day, its daily counts on none.
+        stock = as_summary(load_sample_data(connection, day_one - timedelta(days=100)))
+    for day, slot in enumerate(slots):
+        add_ci_pipelines(orchestrator_engine, day + 1, slot - timedelta(hours=1))
+    config = load(
+        None,
+        {
+            "OT_DATABASE_URL": orchestrator_db_url,
+            "OT_IDENTITY_UCID": "missedslot000000",
+            "OT_POSTHOG_HOST": capture.url,
+            "OT_POSTHOG_API_KEY": API_KEY,
+        },
+    )
+    now = day_one + timedelta(hours=1)
+
+    with application(config, lambda: now) as first:
+        first.telemetry.prepare()
+        recorded_first = first.telemetry.catch_up()
+        first.telemetry.deliver()
+    delivered_by_the_first = len(accepted(capture, "Summary"))
+    now = day_one + timedelta(days=3, hours=5)  # down while three Summary slots passed
+    with application(config, lambda: now) as second:
+        second.telemetry.prepare()
+        recorded_second = second.telemetry.catch_up()
+        second.telemetry.deliver()
+
+    summary = EventName.SUMMARY
+    assert [event.period for event in recorded_first if event.name == summary] == slots[:1]
+    assert [event.period for event in recorded_second if event.name == summary] == slots[1:]
+    assert delivered_by_the_first == 1
+    summaries = accepted(capture, "Summary")
+    assert [datetime.fromisoformat(str(event["timestamp"])) for event in summaries] == slots
+    assert [event["properties"]["summary"] for event in summaries] == [  # type: ignore[index]
+        {**stock, "cdCountPerDay": 0, "ciCountPerDay": day + 1} for day in range(len(slots))
+    ]
+    assert len({event["uuid"] for event in summaries}) == len(slots)
 
 
 def test_a_missing_orchestrator_table_costs_one_count_not_the_summary(
