@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, text
 
 from orchestrator_telemetry.sandbox.demo import as_summary
 from orchestrator_telemetry.sandbox.devtron import load_sample_data
-from tests.support.capture import CaptureServer
+from tests.support.capture import MAX_DELAY_SECONDS, CaptureServer, Reply
 from tests.support.cli import API_KEY, CliProcess, cli_env, plain_url
 from tests.support.slots import settled_schedules
 
@@ -171,28 +171,41 @@ def test_a_signal_during_a_stuck_run_still_stops_within_the_grace_period(
     orchestrator_engine: Engine,
     sample: Sample,
 ) -> None:
-    application_name = env["OT_DATABASE_APPLICATION_NAME"]
-    with orchestrator_engine.connect() as blocker:
-        lock_users_table(blocker)
-        with CliProcess("run", env=env) as stuck:
-            waiting = eventually(
-                lambda: connections_named(orchestrator_engine, application_name) > 0,
-                STARTUP_TIMEOUT,
-            )
-            assert waiting, stuck.describe()
+    # Stuck inside a send: both events are recorded, the first is on the wire, and PostHog
+    # neither accepts it nor answers before the daemon must go.
+    server.respond_with(Reply.slow(MAX_DELAY_SECONDS, 503))
+    stuck_env = {**env, "OT_POSTHOG_TIMEOUT": str(MAX_DELAY_SECONDS * 3)}
+    with CliProcess("run", env=stuck_env) as stuck:
+        [in_flight] = server.wait_for_requests(1, timeout=STARTUP_TIMEOUT)
 
-            code = stuck.stop(signal.SIGTERM, timeout=SHUTDOWN_TIMEOUT)
+        code = stuck.stop(signal.SIGTERM, timeout=SHUTDOWN_TIMEOUT)
 
-            assert code == 0, stuck.describe()
-            assert stuck.logs[-1]["msg"] == "stopped", stuck.describe()
-        blocker.rollback()
+        assert code == 0, stuck.describe()
+        messages = [line["msg"] for line in stuck.logs]
+        assert "abandoning the running job at shutdown; its work stays pending" in messages
+        assert messages[-1] == "stopped", stuck.describe()
+    [abandoned] = in_flight.batch
     assert server.events == []
+    assert outbox_statuses(orchestrator_engine) == {"Summary": "pending", "Heartbeat": "pending"}
 
     with CliProcess("run", env=env) as restarted:
-        # The abandoned Summary is not lost: the next start delivers it.
         started = restarted.wait_for_log(is_startup_run, STARTUP_TIMEOUT)
         assert started["outcome"] == "ok", restarted.describe()
+        assert started["recorded"] == [], restarted.describe()  # delivered, not built again
+        assert started["sent"] == 2, restarted.describe()
         assert restarted.stop() == 0, restarted.describe()
+
+    # The abandoned event is not lost: the next start delivers it, the same event, once.
+    accepted = server.events
+    assert [event["uuid"] for event in accepted].count(abandoned["uuid"]) == 1
+    assert sorted(event["event"] for event in accepted) == ["Heartbeat", "Summary"]
     [summary] = named(server, "Summary")
     assert summary["properties"]["summary"] == sample.summary
-    assert len(named(server, "Heartbeat")) == 1
+    assert outbox_statuses(orchestrator_engine) == {"Summary": "sent", "Heartbeat": "sent"}
+
+
+def outbox_statuses(engine: Engine) -> dict[str, str]:
+    """The status of each event in the daemon's outbox, by event name."""
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT event, status FROM orchestrator_telemetry.outbox"))
+        return {row.event: row.status for row in rows}
