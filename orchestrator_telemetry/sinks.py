@@ -112,10 +112,17 @@ def _classify(exc: APIError, key_source: str) -> DeliveryError:
 class LazySink:
     """Builds its sink on the first send, so a key fetched over the network is asked for late."""
 
-    def __init__(self, name: str, build: Callable[[], EventSink], quiet: float = 60.0) -> None:
+    def __init__(
+        self,
+        name: str,
+        build: Callable[[], EventSink],
+        quiet: float = 60.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.name = name
         self._build = build
         self._quiet = quiet
+        self._monotonic = monotonic
         self._sink: EventSink | None = None
         self._failed: tuple[float, DeliveryError] | None = None
         self._lock = threading.Lock()
@@ -125,12 +132,12 @@ class LazySink:
         with self._lock:
             if self._sink is None:
                 # One failed build answers for a while: the rest of a pass does not ask again.
-                if self._failed is not None and time.monotonic() - self._failed[0] < self._quiet:
+                if self._failed is not None and self._monotonic() - self._failed[0] < self._quiet:
                     raise self._failed[1]
                 try:
                     self._sink = self._build()
                 except DeliveryError as exc:
-                    self._failed = (time.monotonic(), exc)
+                    self._failed = (self._monotonic(), exc)
                     raise
             sink = self._sink
         sink.send(event)
