@@ -204,6 +204,38 @@ def test_a_signal_during_a_stuck_run_still_stops_within_the_grace_period(
     assert outbox_statuses(orchestrator_engine) == {"Summary": "sent", "Heartbeat": "sent"}
 
 
+def test_a_signal_during_a_stuck_count_still_stops_within_the_grace_period(
+    env: dict[str, str],
+    server: CaptureServer,
+    orchestrator_engine: Engine,
+    sample: Sample,
+) -> None:
+    application_name = env["OT_DATABASE_APPLICATION_NAME"]
+    with orchestrator_engine.connect() as blocker:
+        lock_users_table(blocker)  # the Summary's counts wait on it: the run is stuck
+        with CliProcess("run", env=env) as stuck:
+            waiting = eventually(
+                lambda: connections_named(orchestrator_engine, application_name) > 0,
+                STARTUP_TIMEOUT,
+            )
+            assert waiting, stuck.describe()
+
+            code = stuck.stop(signal.SIGTERM, timeout=SHUTDOWN_TIMEOUT)
+
+            assert code == 0, stuck.describe()
+            assert stuck.logs[-1]["msg"] == "stopped", stuck.describe()
+        blocker.rollback()
+    assert server.events == []
+
+    with CliProcess("run", env=env) as restarted:
+        started = restarted.wait_for_log(is_startup_run, STARTUP_TIMEOUT)
+        assert started["outcome"] == "ok", restarted.describe()
+        assert restarted.stop() == 0, restarted.describe()
+    [summary] = named(server, "Summary")
+    assert summary["properties"]["summary"] == sample.summary
+    assert len(named(server, "Heartbeat")) == 1
+
+
 def outbox_statuses(engine: Engine) -> dict[str, str]:
     """The status of each event in the daemon's outbox, by event name."""
     with engine.connect() as connection:
