@@ -164,7 +164,7 @@ class LazySink:
             with self._lock:
                 if self._sink is sink:
                     # Asked again after the quiet period, not for every event of this pass.
-                    self._sink, self._failed = None, (time.monotonic(), exc)
+                    self._sink, self._failed = None, (self._monotonic(), exc)
             sink.close()
             raise
 

@@ -8,7 +8,13 @@ import pytest
 
 from orchestrator_telemetry import events
 from orchestrator_telemetry.events import Versions
-from orchestrator_telemetry.sinks import EventSink, LazySink, MemorySink, TransientError
+from orchestrator_telemetry.sinks import (
+    AuthenticationError,
+    EventSink,
+    LazySink,
+    MemorySink,
+    TransientError,
+)
 
 QUIET = 60.0
 HEARTBEAT = events.heartbeat(
@@ -64,3 +70,24 @@ def test_a_failed_build_is_asked_again_once_the_quiet_period_is_over() -> None:
 
     assert build.asked == 3  # once built, the sink is kept
     assert build.sink.events == [HEARTBEAT, HEARTBEAT]
+
+
+def test_a_refused_key_drops_the_sink_which_is_built_anew_after_the_quiet_period() -> None:
+    now = [1000.0]
+    build = Builder()
+    build.failing = False
+    lazy = LazySink("posthog", build, quiet=QUIET, monotonic=lambda: now[0])
+    build.sink.fail_next(AuthenticationError("HTTP 401: invalid API key"))
+
+    with pytest.raises(AuthenticationError):
+        lazy.send(HEARTBEAT)
+    now[0] += QUIET - 0.001
+    with pytest.raises(AuthenticationError):  # the refusal, from memory: not asked again
+        lazy.send(HEARTBEAT)
+    asked_within_the_quiet_period = build.asked
+    now[0] += 0.001
+    lazy.send(HEARTBEAT)
+
+    assert asked_within_the_quiet_period == 1
+    assert build.asked == 2  # a rotated key is fetched anew
+    assert build.sink.events == [HEARTBEAT]
