@@ -25,9 +25,7 @@ def violations(
     heartbeat: Schedule,
 ) -> list[str]:
     """Every broken promise, one line each; empty when all hold."""
-    accepted = [
-        event for request in requests if request.status == 200 for event in request.batch
-    ]
+    accepted = [event for request in requests if request.status == 200 for event in request.batch]
     found: list[str] = []
     found += _one_uuid_per_period(accepted)
     found += _resent_only_after_a_kill(accepted, findings)

@@ -46,9 +46,7 @@ def replicas_for(seed: int) -> int:
     return random.Random(seed).randint(1, 5)
 
 
-def simulate(
-    server: PgServer, seed: int, weeks: int, faults: list[Fault] | None = None
-) -> Outcome:
+def simulate(server: PgServer, seed: int, weeks: int, faults: list[Fault] | None = None) -> Outcome:
     """Run one seed (or an explicit fault schedule) against fresh databases on `server`."""
     replicas = replicas_for(seed)
     schedule = generate(seed, weeks, replicas) if faults is None else faults
