@@ -9,26 +9,19 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
-from orchestrator_telemetry.schedule import utc_now
 from tests.support.capture import CaptureServer, Reply
 from tests.support.cli import API_KEY, CliResult, cli_env, plain_url, run_cli
 from tests.support.database import PgServer
+from tests.support.slots import settled_schedules
 
 pytestmark = pytest.mark.integration
 
 FIRST, SECOND = "firstinstall0000", "secondinstall000"
-
-
-def stable_daily_cron() -> str:
-    """A daily cron whose latest slot is two hours ago: no run of this test crosses a slot."""
-    two_hours_ago = utc_now() - timedelta(hours=2)
-    return f"0 {two_hours_ago.hour} * * *"
 
 
 @pytest.fixture
@@ -40,15 +33,13 @@ def capture() -> Iterator[CaptureServer]:
 def env_for(
     orchestrator_url: str, capture: CaptureServer, *, ucid: str = FIRST, state_url: str = ""
 ) -> dict[str, str]:
-    cron = stable_daily_cron()
     variables = {
         "OT_DATABASE_URL": plain_url(orchestrator_url),
         "OT_POSTHOG_HOST": capture.url,
         "OT_POSTHOG_API_KEY": API_KEY,
         "OT_POSTHOG_TIMEOUT": "2",
         "OT_IDENTITY_UCID": ucid,
-        "OT_SCHEDULE_SUMMARY": cron,
-        "OT_SCHEDULE_HEARTBEAT": cron,
+        **settled_schedules().env(),
     }
     if state_url:
         variables["OT_STATE_URL"] = plain_url(state_url)
