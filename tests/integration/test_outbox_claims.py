@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, create_engine, func, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from orchestrator_telemetry import events, migrate
@@ -206,3 +206,23 @@ def test_a_replica_finding_an_event_in_flight_elsewhere_skips_it(box: Outbox) ->
     assert other.busy == 1
     assert other.sent == []
     assert posted == 1
+
+
+def test_a_state_connection_lost_while_building_fails_as_a_database_error(
+    box: Outbox, state: Engine
+) -> None:
+    """Not as a crash on the way out: the release of a claim on a lost connection is moot."""
+
+    def build() -> Event:
+        with state.connect() as other:
+            other.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+        return heartbeat(FIRST)
+
+    with pytest.raises(OperationalError):
+        box.record_once("Heartbeat", FIRST, SLOT, build)
+    assert box.status_of("Heartbeat", FIRST, SLOT) is None
