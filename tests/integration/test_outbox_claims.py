@@ -78,7 +78,11 @@ def test_two_installations_sharing_a_state_database_each_record_their_period(
 def test_the_database_itself_refuses_a_second_event_for_one_installation_and_period(
     state: Engine,
 ) -> None:
-    """Bypasses the outbox and its claims: only the unique constraint stands in the way."""
+    """Bypasses the outbox and its claims: only the unique constraint stands in the way.
+
+    With the constraint dropped (`ALTER TABLE ... DROP CONSTRAINT
+    outbox_one_per_installation_period`), the second insert succeeds and this test fails.
+    """
     values = {
         "event": "Heartbeat",
         "distinct_id": FIRST,
