@@ -173,9 +173,7 @@ class Telemetry:
                 )
         start = max(span.first - timedelta(microseconds=1), horizon)
         return [
-            slot
-            for slot in self.plan.summary.slots_between(start, now)
-            if slot not in span.recent
+            slot for slot in self.plan.summary.slots_between(start, now) if slot not in span.recent
         ]
 
     def catch_up(
