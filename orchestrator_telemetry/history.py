@@ -1,0 +1,83 @@
+"""What was recorded and what became of it: read from the outbox, and marked sent after an upload.
+
+Only the daemon's own tables are read: history and export never touch the orchestrator's database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Engine, select, update
+
+from .events import rfc3339
+from .tables import outbox
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One recorded event and its delivery so far."""
+
+    event: str
+    distinct_id: str
+    period: datetime
+    uuid: UUID
+    timestamp: datetime
+    status: str
+    attempts: int
+    recorded_at: datetime
+    sent_at: datetime | None
+    last_error: str | None
+    properties: dict[str, Any]
+
+    def to_capture(self) -> dict[str, Any]:
+        """The event exactly as it is (or was) sent: what an export file carries."""
+        return {
+            "event": self.event,
+            "distinct_id": self.distinct_id,
+            "uuid": str(self.uuid),
+            "timestamp": rfc3339(self.timestamp),
+            "properties": self.properties,
+        }
+
+
+def recorded_since(engine: Engine, since: datetime, *, newest_first: bool) -> list[Entry]:
+    """Every event whose timestamp is at or after `since`, by timestamp."""
+    columns = (outbox.c.timestamp, outbox.c.uuid)
+    order = [column.desc() for column in columns] if newest_first else list(columns)
+    query = select(outbox).where(outbox.c.timestamp >= since).order_by(*order)
+    with engine.connect() as connection:
+        rows = connection.execute(query).mappings().all()
+    return [
+        Entry(
+            event=row["event"],
+            distinct_id=row["distinct_id"],
+            period=row["period"],
+            uuid=row["uuid"],
+            timestamp=row["timestamp"],
+            status=row["status"],
+            attempts=row["attempts"],
+            recorded_at=row["created_at"],
+            sent_at=row["sent_at"],
+            last_error=row["last_error"],
+            properties=dict(row["properties"]),
+        )
+        for row in rows
+    ]
+
+
+def mark_sent(engine: Engine, uuids: Iterable[UUID], now: datetime) -> int:
+    """Mark these events sent (delivered by an upload), unless already sent; return how many."""
+    keys = list(uuids)
+    if not keys:
+        return 0
+    statement = (
+        update(outbox)
+        .where(outbox.c.uuid.in_(keys), outbox.c.status != "sent")
+        .values(status="sent", sent_at=now, last_error=None)
+    )
+    with engine.begin() as connection:
+        return int(connection.execute(statement).rowcount)
