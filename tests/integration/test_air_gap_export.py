@@ -296,6 +296,20 @@ def test_upload_refuses_to_send_from_an_air_gapped_or_opted_out_configuration(
     assert capture.requests == []
 
 
+def test_export_to_stdout_piped_into_upload_from_stdin_delivers_the_same_events(
+    orchestrator_db_url: str, capture: CaptureServer, proxy: RecordingProxy
+) -> None:
+    inside = air_gapped(orchestrator_db_url, proxy)
+    assert run_cli("once", "--event", "all", env=inside).returncode == 0
+    exported = run_cli("export", "--out", "-", env=inside)
+
+    result = run_cli("upload", "-", env=with_egress(capture), stdin=exported.stdout)
+
+    assert result.returncode == 0, result.describe()
+    batch = json.loads(exported.stdout)["batch"]
+    assert [event["uuid"] for event in capture.events] == [event["uuid"] for event in batch]
+
+
 # air-gapped -----------------------------------------------------------------------------------
 
 
@@ -325,6 +339,20 @@ def test_air_gapped_events_do_not_expire_while_air_gapped(
     online = with_egress(capture, OT_DATABASE_URL=plain_url(orchestrator_db_url), **ages)
     run_cli("once", "--event", "heartbeat", env=online)
     assert "expired" in {row["status"] for row in outbox_rows(orchestrator_engine)}
+
+
+def test_status_of_an_air_gapped_installation_asks_only_that_events_are_recorded(
+    orchestrator_db_url: str, capture: CaptureServer, proxy: RecordingProxy
+) -> None:
+    inside = air_gapped(orchestrator_db_url, proxy)
+    assert run_cli("once", "--event", "all", env=inside).returncode == 0
+
+    result = run_cli("status", env=inside)
+
+    assert result.returncode == 0, result.describe()
+    assert "outbox: pending 2, sent 0, dead 0, expired 0" in result.stdout
+    assert "overdue: nothing" in result.stdout
+    assert_nothing_left(capture, proxy)
 
 
 def test_air_gapped_by_the_setting_needs_no_key_and_emit_records_only(
