@@ -201,10 +201,11 @@ def _cutoff(days: float) -> datetime:
 
 
 def _as_json(entry: Entry, redact: Callable[[str], str], *, payload: bool) -> dict[str, Any]:
+    event = entry.event
     row: dict[str, Any] = {
-        "event": entry.event,
-        "period": rfc3339(entry.period),
-        "uuid": str(entry.uuid),
+        "event": event.name,
+        "period": rfc3339(event.period),
+        "uuid": str(event.uuid),
         "status": entry.status,
         "attempts": entry.attempts,
         "recorded_at": rfc3339(entry.recorded_at),
@@ -212,15 +213,15 @@ def _as_json(entry: Entry, redact: Callable[[str], str], *, payload: bool) -> di
         "last_error": redact(entry.last_error) if entry.last_error else None,
     }
     if payload:
-        row["properties"] = entry.properties
+        row["properties"] = event.to_capture()["properties"]
     return row
 
 
 def _as_row(entry: Entry, redact: Callable[[str], str]) -> tuple[str, ...]:
     return (
-        entry.event,
-        _seconds(entry.period),
-        str(entry.uuid),
+        entry.event.name,
+        _seconds(entry.event.period),
+        str(entry.event.uuid),
         entry.status,
         str(entry.attempts),
         _seconds(entry.recorded_at),

@@ -26,7 +26,7 @@ class ExportInvalid(ValueError):
 
 def document(entries: Iterable[Entry]) -> dict[str, Any]:
     """The export document of these events, ordered by timestamp."""
-    captures = sorted((entry.to_capture() for entry in entries), key=_chronological)
+    captures = sorted((entry.event.to_capture() for entry in entries), key=_chronological)
     return {"format": FORMAT, "batch": captures}
 
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Engine, select, update
 
-from .events import rfc3339
+from .events import Event
+from .outbox import event_from_row
 from .tables import outbox
 
 
@@ -21,27 +21,12 @@ from .tables import outbox
 class Entry:
     """One recorded event and its delivery so far."""
 
-    event: str
-    distinct_id: str
-    period: datetime
-    uuid: UUID
-    timestamp: datetime
+    event: Event
     status: str
     attempts: int
     recorded_at: datetime
     sent_at: datetime | None
     last_error: str | None
-    properties: dict[str, Any]
-
-    def to_capture(self) -> dict[str, Any]:
-        """The event exactly as it is (or was) sent: what an export file carries."""
-        return {
-            "event": self.event,
-            "distinct_id": self.distinct_id,
-            "uuid": str(self.uuid),
-            "timestamp": rfc3339(self.timestamp),
-            "properties": self.properties,
-        }
 
 
 def recorded_since(engine: Engine, since: datetime, *, newest_first: bool) -> list[Entry]:
@@ -53,17 +38,12 @@ def recorded_since(engine: Engine, since: datetime, *, newest_first: bool) -> li
         rows = connection.execute(query).mappings().all()
     return [
         Entry(
-            event=row["event"],
-            distinct_id=row["distinct_id"],
-            period=row["period"],
-            uuid=row["uuid"],
-            timestamp=row["timestamp"],
+            event=event_from_row(row),
             status=row["status"],
             attempts=row["attempts"],
             recorded_at=row["created_at"],
             sent_at=row["sent_at"],
             last_error=row["last_error"],
-            properties=dict(row["properties"]),
         )
         for row in rows
     ]

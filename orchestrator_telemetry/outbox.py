@@ -191,7 +191,7 @@ class Outbox:
         now: datetime,
         report: DeliveryReport,
     ) -> None:
-        event = _event_from_row(row)
+        event = event_from_row(row)
         fields = {"event_name": event.name, "uuid": str(event.uuid)}
         key = row["uuid"]
         if now - event.period > self._policy.max_age.get(event.name, timedelta.max):
@@ -255,7 +255,8 @@ def _period_lock(name: str, period: datetime) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-def _event_from_row(row: RowMapping) -> Event:
+def event_from_row(row: RowMapping) -> Event:
+    """The event an outbox row holds."""
     return Event(
         name=row["event"],
         distinct_id=row["distinct_id"],

@@ -104,6 +104,16 @@ def export_file(env: dict[str, str], path: Path) -> dict[str, Any]:
     return document
 
 
+def recorded_and_exported(
+    database_url: str, proxy: RecordingProxy, path: Path
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """Air-gapped `once`, then `export` to `path`; the air-gapped environment and the document."""
+    inside = air_gapped(database_url, proxy)
+    recorded = run_cli("once", "--event", "all", env=inside)
+    assert recorded.returncode == 0, recorded.describe()
+    return inside, export_file(inside, path)
+
+
 def outbox_rows(engine: Engine) -> list[dict[str, Any]]:
     with engine.connect() as connection:
         rows = connection.execute(
@@ -179,10 +189,8 @@ def test_air_gapped_events_are_recorded_exported_uploaded_twice_and_shown_sent(
 def test_a_tampered_export_is_refused_whole_with_exit_2_and_nothing_sent(
     orchestrator_db_url: str, capture: CaptureServer, proxy: RecordingProxy, tmp_path: Path
 ) -> None:
-    inside = air_gapped(orchestrator_db_url, proxy)
-    assert run_cli("once", "--event", "all", env=inside).returncode == 0
     path = tmp_path / "telemetry.json"
-    document = export_file(inside, path)
+    _, document = recorded_and_exported(orchestrator_db_url, proxy, path)
     # The Heartbeat comes first or last by time; either way it is valid and would be sent.
     [summary] = [event for event in document["batch"] if event["event"] == "Summary"]
     summary["properties"]["hostname"] = "build-01.corp.example"
@@ -243,13 +251,12 @@ def test_every_kind_of_bad_export_is_refused_before_anything_is_sent(
 def test_upload_needs_no_database_and_names_each_event_posthog_did_not_accept(
     orchestrator_db_url: str, capture: CaptureServer, proxy: RecordingProxy, tmp_path: Path
 ) -> None:
-    inside = air_gapped(orchestrator_db_url, proxy)
-    assert run_cli("once", "--event", "all", env=inside).returncode == 0
-    document = export_file(inside, tmp_path / "telemetry.json")
+    path = tmp_path / "telemetry.json"
+    inside, document = recorded_and_exported(orchestrator_db_url, proxy, path)
     first, second = document["batch"]
     capture.respond_with(Reply.ok(), Reply.error(400, "Invalid event"))
 
-    result = run_cli("upload", str(tmp_path / "telemetry.json"), env=with_egress(capture))
+    result = run_cli("upload", str(path), env=with_egress(capture))
 
     assert result.returncode == 1, result.describe()
     assert [event["uuid"] for event in capture.events] == [first["uuid"]]
@@ -267,14 +274,13 @@ def test_upload_marks_sent_only_what_posthog_accepted(
     proxy: RecordingProxy,
     tmp_path: Path,
 ) -> None:
-    inside = air_gapped(orchestrator_db_url, proxy)
-    assert run_cli("once", "--event", "all", env=inside).returncode == 0
-    document = export_file(inside, tmp_path / "telemetry.json")
+    path = tmp_path / "telemetry.json"
+    inside, document = recorded_and_exported(orchestrator_db_url, proxy, path)
     first, second = document["batch"]
     capture.respond_with(Reply.ok(), Reply.error(503))
     outside = with_egress(capture, OT_DATABASE_URL=plain_url(orchestrator_db_url))
 
-    result = run_cli("upload", str(tmp_path / "telemetry.json"), env=outside)
+    result = run_cli("upload", str(path), env=outside)
 
     assert result.returncode == 1, result.describe()
     statuses = {row["uuid"]: row["status"] for row in history(inside)}
