@@ -13,11 +13,33 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
 from . import schemas
-from .events import Event
+from .events import Event, EventName
 from .history import Entry
 
 FORMAT = "orchestrator-telemetry/export/v1"
+
+# One entry of `batch`: the capture's envelope; its properties are checked by `schemas`.
+_ENTRY = Draft202012Validator(
+    {
+        "type": "object",
+        "properties": {
+            "event": {"enum": [name.value for name in EventName]},
+            "distinct_id": {"type": "string", "minLength": 1},
+            "uuid": {
+                "type": "string",
+                "pattern": r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+            },
+            "timestamp": {"type": "string", "pattern": schemas.RFC3339_UTC},
+            "properties": {"type": "object"},
+        },
+        "required": ["event", "distinct_id", "uuid", "timestamp", "properties"],
+        "additionalProperties": False,
+    }
+)
 
 
 class ExportInvalid(ValueError):
@@ -50,16 +72,27 @@ def parse(text: str) -> list[dict[str, Any]]:
         raise ExportInvalid('"batch" must be a list of events')
     seen: set[str] = set()
     for index, capture in enumerate(batch):
-        if not isinstance(capture, dict):
-            raise ExportInvalid(f"batch[{index}]: must be an event object")
+        where = f"batch[{index}] ({_label(capture)})"
         try:
-            schemas.validate_any(capture)
+            _check(capture)
         except schemas.PayloadInvalid as exc:
-            raise ExportInvalid(f"batch[{index}] ({_label(capture)}): {exc}") from None
+            raise ExportInvalid(f"{where}: {exc}") from None
         if capture["uuid"] in seen:
-            raise ExportInvalid(f"batch[{index}] ({_label(capture)}): uuid appears twice")
+            raise ExportInvalid(f"{where}: uuid appears twice")
         seen.add(capture["uuid"])
     return batch
+
+
+def _check(capture: Any) -> None:
+    """Raise PayloadInvalid unless `capture` is one event as the daemon records it."""
+    error = best_match(_ENTRY.iter_errors(capture))
+    if error is not None:
+        where = error.json_path.removeprefix("$.") if error.json_path != "$" else "the event"
+        raise schemas.PayloadInvalid(f"{where}: {error.message.splitlines()[0]}")
+    schemas.validate_any(capture)
+    ucid = capture["properties"].get("ucid", capture["distinct_id"])
+    if capture["distinct_id"] != ucid:
+        raise schemas.PayloadInvalid("distinct_id: differs from the ucid property")
 
 
 def to_event(capture: Mapping[str, Any]) -> Event:
@@ -80,7 +113,9 @@ def label(event: Event) -> str:
     return f"{event.name} {event.uuid}"
 
 
-def _label(capture: Mapping[str, Any]) -> str:
+def _label(capture: Any) -> str:
+    if not isinstance(capture, dict):
+        return "?"
     return f"{capture.get('event', '?')} {capture.get('uuid', '?')}"
 
 

@@ -62,11 +62,8 @@ def test_a_count_that_failed_is_allowed_and_nothing_below_it() -> None:
         (lambda c: c["properties"]["summary"].update(userCount="2"), "userCount"),
         (lambda c: c["properties"]["summary"].update(userCount=True), "userCount"),
         (lambda c: c["properties"].update(eventType=0), "eventType"),
-        (lambda c: c.update(timestamp="2026-11-25 00:00:00"), "timestamp"),
-        (lambda c: c.update(uuid="86367762"), "uuid"),
-        (lambda c: c.update(distinct_id="someoneelse00000"), "distinct_id"),
-        (lambda c: c.update(event="Summry"), "unknown event"),
-        (lambda c: c.update(token="x"), "'token' was unexpected"),
+        (lambda c: c["properties"].update(timestamp="2026-11-25 00:00:00"), "timestamp"),
+        (lambda c: c["properties"].pop("serverVersion"), "serverVersion"),
     ],
 )
 def test_a_summary_with_anything_undocumented_is_refused_with_one_line(
@@ -94,13 +91,13 @@ def test_the_schema_is_closed_and_names_its_kind_and_format() -> None:
     schema = schema_for("Summary", "documented", "full")
 
     assert schema["additionalProperties"] is False
-    assert schema["properties"]["properties"]["additionalProperties"] is False
-    assert schema["title"] == "Summary (documented, full)"
-    assert set(FORMATS) >= {"documented"}
+    assert schema["properties"]["summary"]["additionalProperties"] is False
+    assert schema["title"] == "Summary documented full"
+    assert "documented" in FORMATS
 
 
 def test_an_unknown_format_or_event_is_an_error_not_a_schema() -> None:
     with pytest.raises(ValueError, match="unknown payload format"):
-        schema_for("Summary", "documented", "lean")
+        schema_for("Summary", "undocumented", "full")
     with pytest.raises(ValueError, match="unknown event"):
         schema_for("Pageview", "documented", "full")
