@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
 import structlog
@@ -23,17 +23,15 @@ from sqlalchemy.exc import DBAPIError
 
 from . import history as recorded
 from . import migrate
-from .app import opt_out_reason
+from .access import session
+from .app import opt_out_reason, posthog_sink
 from .config import Config
 from .database import first_line, state_engine
-from .events import rfc3339
+from .events import Event, rfc3339
 from .exits import BAD_CONFIG, NOT_DELIVERED, OK
 from .history import Entry
 from .schedule import utc_now
-
-if TYPE_CHECKING:  # jsonschema is imported only by the commands that read or write exports
-    from .events import Event
-    from .sinks import EventSink
+from .sinks import DeliveryError
 
 log = structlog.get_logger(__name__)
 
@@ -66,7 +64,8 @@ def history(config: Config, args: argparse.Namespace) -> int:
 
 def export(config: Config, args: argparse.Namespace) -> int:
     """Write the recorded events of the last `--since` days, whatever their status, as one file."""
-    from .export import document  # noqa: PLC0415 - jsonschema only where exports are handled
+    # jsonschema is imported only by the commands that handle export files, not by the daemon.
+    from .export import document  # noqa: PLC0415
 
     with _state(config) as engine:
         entries = recorded.recorded_since(engine, _cutoff(args.since), newest_first=False)
@@ -139,14 +138,10 @@ def _send(
     config: Config, args: argparse.Namespace, events: list[Event]
 ) -> tuple[list[Event], list[tuple[Event, str]]]:
     """Send each event with its own uuid and timestamp; return the accepted and the refused."""
-    from .access import session  # noqa: PLC0415 - requests' session only for an upload
-    from .app import posthog_sink  # noqa: PLC0415
-    from .sinks import DeliveryError  # noqa: PLC0415
-
     accepted: list[Event] = []
     failed: list[tuple[Event, str]] = []
     with session() as http:
-        sink: EventSink = posthog_sink(config, http, args.on_secret)
+        sink = posthog_sink(config, http, args.on_secret)
         try:
             for event in events:
                 try:
