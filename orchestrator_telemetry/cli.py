@@ -269,20 +269,26 @@ def _once(config: Config, args: argparse.Namespace) -> int:
             return OK
         now = utc_now()
         wanted: list[tuple[str, datetime]] = []
-        if which in {"summary", "all"}:
-            for slot in telemetry.missed_summary_slots(now):
-                telemetry.record_summary(slot)
-            summary_slot = telemetry.plan.summary.latest_slot(now)
-            if summary_slot is not None:
-                wanted.append((EventName.SUMMARY, summary_slot))
+        deferred: Unavailable | None = None
         if which in {"heartbeat", "all"}:
             heartbeat_slot = telemetry.plan.heartbeat.latest_slot(now)
             if heartbeat_slot is not None:
                 telemetry.record_heartbeat(heartbeat_slot)
                 wanted.append((EventName.HEARTBEAT, heartbeat_slot))
-        if telemetry.plan.air_gapped:
+        if which in {"summary", "all"}:
+            summary_slot = telemetry.plan.summary.latest_slot(now)
+            if summary_slot is not None:
+                wanted.append((EventName.SUMMARY, summary_slot))
+            try:
+                for slot in telemetry.missed_summary_slots(now):
+                    telemetry.record_summary(slot)
+            except Unavailable as exc:
+                deferred = exc  # the orchestrator cannot be counted now; the rest is delivered
+        if telemetry.plan.air_gapped and deferred is None:
             unrecorded = [
-                name for name, slot in wanted if telemetry.outbox.status_of(name, slot) is None
+                name
+                for name, slot in wanted
+                if telemetry.outbox.status_of(name, telemetry.ucid, slot) is None
             ]
             log.info(
                 "once finished",
@@ -295,8 +301,13 @@ def _once(config: Config, args: argparse.Namespace) -> int:
         pending = telemetry.outbox.status_counts().get("pending", 0)
         # The latest slot's events must be sent, whatever an earlier run did to them.
         undelivered = [
-            name for name, slot in wanted if telemetry.outbox.status_of(name, slot) != "sent"
+            name
+            for name, slot in wanted
+            if telemetry.outbox.status_of(name, telemetry.ucid, slot) != "sent"
         ]
+    if deferred is not None:
+        log.error("the summary cannot be recorded now; run once again later", error=str(deferred))
+        return UNAVAILABLE
     delivered = not undelivered and not report.failed and pending == 0
     log.info(
         "once finished",
@@ -320,7 +331,7 @@ def _emit(config: Config, args: argparse.Namespace) -> int:
             log.info("emit finished", event_name=event.name, uuid=str(event.uuid), note=AIR_GAPPED)
             return OK
         report = telemetry.deliver(ignore_backoff=True)
-        status = telemetry.outbox.status_of(event.name, event.period)
+        status = telemetry.outbox.status_of(event.name, event.distinct_id, event.period)
     # Not delivered now is not lost: the event is recorded, and the daemon delivers it later.
     log.info(
         "emit finished",

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from .outbox import EXPIRED, SENT
 from .tables import STATUSES
 
 PREFIX = "orchestrator_telemetry"
@@ -77,6 +78,12 @@ class Monitor:
             ["status"],
             registry=self.registry,
         )
+        self.delivered = Counter(
+            f"{PREFIX}_events_delivered",
+            "Events PostHog accepted, by event.",
+            ["event"],
+            registry=self.registry,
+        )
         self.send_failures = Counter(
             f"{PREFIX}_send_failures",
             "Sends PostHog did not accept, by kind (transient, authentication, rejected).",
@@ -101,20 +108,15 @@ class Monitor:
         self.runs.labels(job=job, outcome=outcome).inc()
         self.run_duration.labels(job=job).observe(seconds)
 
-    def observe_delivery(
-        self,
-        sent: Iterable[str],
-        failures: Iterable[str],
-        expired: Iterable[str],
-        at: datetime,
-    ) -> None:
-        """Record what one delivery pass did."""
-        for name in sent:
-            self.last_success.labels(event=name).set(at.timestamp())
-        for kind in failures:
-            self.send_failures.labels(kind=kind).inc()
-        for name in expired:
-            self.expired.labels(event=name).inc()
+    def observe_outcome(self, outcome: str, event: str) -> None:
+        """Count one delivery attempt's outcome the moment the outbox stores it."""
+        if outcome == SENT:
+            self.delivered.labels(event=event).inc()
+            self.last_success.labels(event=event).set(time.time())
+        elif outcome == EXPIRED:
+            self.expired.labels(event=event).inc()
+        else:
+            self.send_failures.labels(kind=outcome).inc()
 
     def observe_outbox(self, counts: Mapping[str, int]) -> None:
         """Publish how many events are in each status."""
