@@ -181,15 +181,18 @@ class Daemon:
             self._readiness.record(schema_at_head=True, database_ok=True, reason=reason)
             return "skipped", {"reason": reason}
         deferred: Unavailable | None = None
-        try:
-            fields = self._catch_up()
-        except Unavailable as exc:
-            # The orchestrator cannot be counted now (down, or a count failing for a while):
-            # what is already recorded, such as this run's Heartbeat, is still delivered.
-            deferred, fields = exc, {}
-        report = telemetry.deliver(observe=self._monitor.observe_outcome, progress=self._progress)
+        with telemetry.outbox.session():
+            try:
+                fields = self._catch_up()
+            except Unavailable as exc:
+                # The orchestrator cannot be counted now (down, or a count failing for a while):
+                # what is already recorded, such as this run's Heartbeat, is still delivered.
+                deferred, fields = exc, {}
+            report = telemetry.deliver(
+                observe=self._monitor.observe_outcome, progress=self._progress
+            )
         fields.update(_report_fields(report))
-        self._monitor.observe_outbox(telemetry.outbox.status_counts())
+        self._monitor.observe_outbox(report.counts)
         if "counts" in fields:
             self._monitor.observe_summary(fields["counts"])
         self._schedule_retry(report.next_due)

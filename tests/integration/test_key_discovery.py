@@ -17,6 +17,7 @@ from sqlalchemy import Engine, text
 from tests.support.capture import CaptureServer
 from tests.support.cli import CliResult, cli_env, plain_url, run_cli
 from tests.support.devtron_api import DISCOVERED_KEY, KEY_PATH, FakeDevtronApi
+from tests.support.slots import settled_schedules
 
 pytestmark = pytest.mark.integration
 
@@ -39,10 +40,14 @@ def devtron(capture: CaptureServer) -> Iterator[FakeDevtronApi]:
 
 @pytest.fixture
 def env(orchestrator_db_url: str, devtron: FakeDevtronApi) -> dict[str, str]:
-    """No API key and no PostHog host configured: only the key endpoint."""
+    """No API key and no PostHog host configured: only the key endpoint.
+
+    Two runs of a test report the same slots, even across midnight or a six-hour mark.
+    """
     return cli_env(
         OT_DATABASE_URL=plain_url(orchestrator_db_url),
         OT_POSTHOG_KEY_URL=devtron.key_url,
+        **settled_schedules().env(),
     )
 
 
