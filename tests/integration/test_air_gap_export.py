@@ -435,8 +435,9 @@ def test_history_lists_newest_first_with_every_field_and_a_readable_table(
     orchestrator_db_url: str, capture: CaptureServer
 ) -> None:
     env = with_egress(capture, OT_DATABASE_URL=plain_url(orchestrator_db_url))
-    capture.respond_with(Reply.error(503, "try later"))  # the first event's send fails
-    run_cli("once", "--event", "all", env=env)
+    run_cli("once", "--event", "heartbeat", env=env)
+    capture.respond_with(Reply.error(503, "try later"))
+    run_cli("once", "--event", "summary", env=env)
 
     rows = history(env)
     table = run_cli("history", env=env)
@@ -452,11 +453,13 @@ def test_history_lists_newest_first_with_every_field_and_a_readable_table(
         "sent_at",
         "last_error",
     }
-    failed = [row for row in rows if row["status"] == "pending"]
-    [row] = failed
-    assert row["attempts"] == 1
-    assert "try later" in row["last_error"]
-    assert row["sent_at"] is None
+    by_event = {row["event"]: row for row in rows}
+    assert set(by_event) == {"Summary", "Heartbeat"}
+    failed, sent = by_event["Summary"], by_event["Heartbeat"]
+    assert (failed["status"], failed["attempts"], failed["sent_at"]) == ("pending", 1, None)
+    assert "try later" in failed["last_error"]
+    assert (sent["status"], sent["attempts"], sent["last_error"]) == ("sent", 1, None)
+    assert sent["sent_at"] >= sent["recorded_at"]
     assert table.returncode == 0, table.describe()
     header, *lines = table.stdout.strip().splitlines()
     assert header.split()[:4] == ["event", "period", "uuid", "status"]
