@@ -9,26 +9,19 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
-from orchestrator_telemetry.schedule import utc_now
 from tests.support.capture import CaptureServer, Reply
 from tests.support.cli import API_KEY, CliResult, cli_env, plain_url, run_cli
 from tests.support.database import PgServer
+from tests.support.slots import settled_schedules
 
 pytestmark = pytest.mark.integration
 
 FIRST, SECOND = "firstinstall0000", "secondinstall000"
-
-
-def stable_daily_cron() -> str:
-    """A daily cron whose latest slot is two hours ago: no run of this test crosses a slot."""
-    two_hours_ago = utc_now() - timedelta(hours=2)
-    return f"0 {two_hours_ago.hour} * * *"
 
 
 @pytest.fixture
@@ -40,15 +33,13 @@ def capture() -> Iterator[CaptureServer]:
 def env_for(
     orchestrator_url: str, capture: CaptureServer, *, ucid: str = FIRST, state_url: str = ""
 ) -> dict[str, str]:
-    cron = stable_daily_cron()
     variables = {
         "OT_DATABASE_URL": plain_url(orchestrator_url),
         "OT_POSTHOG_HOST": capture.url,
         "OT_POSTHOG_API_KEY": API_KEY,
         "OT_POSTHOG_TIMEOUT": "2",
         "OT_IDENTITY_UCID": ucid,
-        "OT_SCHEDULE_SUMMARY": cron,
-        "OT_SCHEDULE_HEARTBEAT": cron,
+        **settled_schedules().env(),
     }
     if state_url:
         variables["OT_STATE_URL"] = plain_url(state_url)
@@ -173,3 +164,24 @@ def test_five_concurrent_runs_of_each_of_two_installations_send_one_summary_each
     heartbeats = [event for event in capture.events if event["event"] == "Heartbeat"]
     assert Counter(str(event["distinct_id"]) for event in heartbeats) == {FIRST: 1, SECOND: 1}
     assert sum(statuses(state).values()) == 4
+
+
+def test_a_summary_whose_counts_wait_on_a_lock_is_counted_later_not_sent_as_minus_one(
+    orchestrator_db_url: str, orchestrator_engine: Engine, capture: CaptureServer
+) -> None:
+    """A Devtron migration holding a lock used to make that count -1 for the period, for good."""
+    env = {**env_for(orchestrator_db_url, capture), "OT_DATABASE_STATEMENT_TIMEOUT": "0.5"}
+    with orchestrator_engine.connect() as migration:
+        migration.execute(text("LOCK TABLE public.cluster IN ACCESS EXCLUSIVE MODE"))
+        locked = run_cli("once", env=env)
+        migration.rollback()
+    unlocked = run_cli("once", env=env)
+
+    assert locked.returncode == 3, locked.describe()
+    [error] = [line for line in locked.logs if line["level"] == "error"]
+    assert "statement timeout" in str(error["error"])
+    assert [event["event"] for event in capture.events[:1]] == ["Heartbeat"]
+    assert unlocked.returncode == 0, unlocked.describe()
+    [summary] = summaries(capture)
+    counts = summary["properties"]["summary"]  # type: ignore[index]
+    assert -1 not in counts.values()

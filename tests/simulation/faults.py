@@ -69,6 +69,12 @@ def generate(seed: int, weeks: int, replicas: int) -> list[Fault]:
     for _ in range(rng.randint(2 * weeks, 5 * weeks)):
         kind = rng.choice(STRETCHES)
         start = START + horizon * rng.random()
+        if rng.random() < 0.5:
+            # Just before a tick, where it bites: the jobs fire at 00:00 and 12:00 (world.py).
+            day = START.replace(hour=0, minute=0, second=0) + timedelta(
+                days=rng.randrange(7 * weeks)
+            )
+            start = day + timedelta(hours=rng.choice((0, 12)), minutes=-rng.randint(0, 10))
         # Log-uniform from a minute to three days.
         longest = LONGEST.get(kind, 3 * 86_400)
         seconds = math.exp(rng.uniform(math.log(60), math.log(longest)))

@@ -131,11 +131,13 @@ def _every_aside_has_its_reason(
 
 
 def _no_process_died_unkilled(findings: Findings) -> list[str]:
+    crashed = Counter(
+        str(line.get("job")) for line in findings.logs if line["event"] == "job crashed"
+    )
     return [
-        f"a job crashed: {line.get('job')}: {line.get('exception', '')[-300:]}"
-        for line in findings.logs
-        if line["event"] == "job crashed"
-    ]
+        f"{job} runs crashed {count} times on an exception the daemon did not expect"
+        for job, count in sorted(crashed.items())
+    ] + [f"the process died unkilled in {death}" for death in findings.died]
 
 
 def _counters_agree(

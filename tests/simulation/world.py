@@ -109,6 +109,7 @@ class Findings:
     logs: list[MutableMapping[str, Any]] = field(default_factory=list)
     monitors: list[Monitor] = field(default_factory=list)
     resent_allowed: Counter[str] = field(default_factory=Counter)
+    died: list[str] = field(default_factory=list)  # exceptions that escaped a job
     faults: Counter[str] = field(default_factory=Counter)
     longest_wait: timedelta = timedelta(0)
     ucids: list[str] = field(default_factory=list)
@@ -355,6 +356,11 @@ class World:
                 process.daemon.run_job(job)
             except Killed:
                 self.findings.resent_allowed.update(replica.armed.fired_uuids)
+                self._stop(replica)
+                replica.restart_at = self.now + timedelta(seconds=self._rng.randint(5, 120))
+                return
+            except Exception as exc:  # noqa: BLE001 - the process died: a finding, then a restart
+                self.findings.died.append(f"{job} at {local.isoformat()}: {exc!r}")
                 self._stop(replica)
                 replica.restart_at = self.now + timedelta(seconds=self._rng.randint(5, 120))
                 return

@@ -58,3 +58,13 @@ def test_every_command_is_in_the_readmes_command_table() -> None:
 
     for name in commands.choices:
         assert f"| `{name}" in README, f"{name} is not documented in the README's command table"
+
+
+def test_every_test_the_guarantees_name_exists() -> None:
+    tests = Path(__file__).parents[1]
+    named = re.findall(r"`((?:tests/\w+/)?\w+\.py)::(\w+)`", README)
+
+    assert len(named) > 30
+    for path, name in named:
+        file = tests.parent / path if path.startswith("tests/") else tests / "integration" / path
+        assert f"def {name}(" in file.read_text(), f"{path}::{name} is named but not defined"
