@@ -14,7 +14,7 @@ import signal
 import sys
 import textwrap
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -25,19 +25,20 @@ import structlog
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from . import __version__, logs, migrate, schemas
+from . import __version__, audit, logs, migrate, schemas
 from .app import application, opt_out_reason, retry_policy
 from .collect.catalogue import summary_layout, tables_read
 from .config import CONFIG_ENV, Config, ConfigError, env_name, keys, load, password_parameters
 from .database import Unavailable, first_line, state_engine
 from .endpoints import Endpoints
 from .events import INSTALLER_EVENTS, EventName, rfc3339
+from .exits import BAD_CONFIG, NOT_DELIVERED, OK, UNAVAILABLE
 from .monitoring import Monitor
 from .schedule import utc_now
 from .service import Telemetry
 from .sinks import ConsoleSink
 
-OK, NOT_DELIVERED, BAD_CONFIG, UNAVAILABLE = 0, 1, 2, 3
+AIR_GAPPED = "air-gapped: events are recorded, never sent; `export` carries them out"
 LIVENESS_CHECK = 30.0  # seconds between checks that the scheduler still runs
 SHUTDOWN_TIMEOUT = 5.0  # seconds to finish a running job; the rest of a 10 s grace is to spare
 
@@ -57,14 +58,28 @@ def _dispatch(command: str, args: argparse.Namespace, environ: Mapping[str, str]
     needs_key = command in {"run", "once", "emit"}
     offline = command in {"schema", "grants"}  # they print what the configuration implies
     try:
-        config = load(args.config, environ, require_api_key=needs_key, require_database=not offline)
+        # An upload runs where there is egress, often far from any database.
+        config = load(
+            args.config,
+            environ,
+            require_api_key=needs_key,
+            require_database=not offline and command != "upload",
+        )
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"config error: {problem}", file=sys.stderr)
         return BAD_CONFIG
     settings = config.settings
     # Their stdout is the answer.
-    quiet_stdout = command in {"preview", "check-config", "status", "schema", "grants"}
+    quiet_stdout = command in {
+        "preview",
+        "check-config",
+        "status",
+        "history",
+        "export",
+        "schema",
+        "grants",
+    }
     redactor = logs.configure(
         settings.log.level,
         settings.log.format,
@@ -72,6 +87,7 @@ def _dispatch(command: str, args: argparse.Namespace, environ: Mapping[str, str]
         stream=sys.stderr if quiet_stdout else sys.stdout,
     )
     args.on_secret = redactor.add  # a key discovered at run time is masked like a configured one
+    args.redact = redactor.mask
     handler = _COMMANDS[command]
     try:
         return handler(config, args)
@@ -126,6 +142,29 @@ def _parser() -> argparse.ArgumentParser:
         parents=[common],
         help="print the ucid, last Summary, outbox and next runs; exit 0 when nothing is overdue",
     )
+    history = sub.add_parser(
+        "history",
+        parents=[common],
+        help="list the recorded events, newest first, and what became of each",
+    )
+    _since(history)
+    history.add_argument("--json", action="store_true", help="print one JSON array")
+    history.add_argument(
+        "--payload", action="store_true", help="with --json: each event's exact properties too"
+    )
+    export = sub.add_parser(
+        "export",
+        parents=[common],
+        help="write the recorded events to a file, for `upload` where there is egress",
+    )
+    export.add_argument("--out", required=True, metavar="FILE", help="the file, or - for stdout")
+    _since(export)
+    upload = sub.add_parser(
+        "upload",
+        parents=[common],
+        help="send an export file to PostHog; needs no database; exit 0 if all were accepted",
+    )
+    upload.add_argument("file", metavar="FILE", help="an export file, or - for stdin")
     sub.add_parser(
         "check-config",
         parents=[common],
@@ -155,6 +194,26 @@ def _parser() -> argparse.ArgumentParser:
         help="run the daemon on a throwaway PostgreSQL with sample data, printing events",
     )
     return parser
+
+
+def _since(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--since",
+        type=_days,
+        default=30.0,
+        metavar="DAYS",
+        help="events of the last DAYS days (default: 30)",
+    )
+
+
+def _days(value: str) -> float:
+    try:
+        days = float(value)
+    except ValueError:
+        days = 0.0
+    if not days > 0 or days == float("inf"):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive number of days")
+    return days
 
 
 def _default_config() -> Path | None:
@@ -202,6 +261,8 @@ def _run(config: Config, args: argparse.Namespace) -> int:
                 )
                 return BAD_CONFIG
         if reason is None:
+            if settings.telemetry.air_gapped:
+                log.warning(AIR_GAPPED, source=config.source_of("telemetry.air_gapped"))
             daemon.start()
         else:
             # Silent means silent: no scheduler, no query, no outbound connection of any kind.
@@ -259,6 +320,19 @@ def _once(config: Config, args: argparse.Namespace) -> int:
                     telemetry.record_summary(slot)
             except Unavailable as exc:
                 deferred = exc  # the orchestrator cannot be counted now; the rest is delivered
+        if telemetry.plan.air_gapped and deferred is None:
+            unrecorded = [
+                name
+                for name, slot in wanted
+                if telemetry.outbox.status_of(name, telemetry.ucid, slot) is None
+            ]
+            log.info(
+                "once finished",
+                outcome="recorded" if not unrecorded else "not recorded",
+                unrecorded=unrecorded,
+                note=AIR_GAPPED,
+            )
+            return OK if not unrecorded else NOT_DELIVERED
         report = telemetry.deliver(ignore_backoff=True)
         pending = telemetry.outbox.status_counts().get("pending", 0)
         # The latest slot's events must be sent, whatever an earlier run did to them.
@@ -289,6 +363,9 @@ def _emit(config: Config, args: argparse.Namespace) -> int:
         if telemetry is None:
             return OK
         event = telemetry.record_installer_event(name)
+        if telemetry.plan.air_gapped:
+            log.info("emit finished", event_name=event.name, uuid=str(event.uuid), note=AIR_GAPPED)
+            return OK
         report = telemetry.deliver(ignore_backoff=True)
         status = telemetry.outbox.status_of(event.name, event.distinct_id, event.period)
     # Not delivered now is not lost: the event is recorded, and the daemon delivers it later.
@@ -423,7 +500,7 @@ def _mask(key: str, secret: str) -> str:
     return "***" if len(secret) < 12 else f"{secret[:4]}***"
 
 
-_COMMANDS = {
+_COMMANDS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
     "run": _run,
     "once": _once,
     "emit": _emit,
@@ -431,6 +508,9 @@ _COMMANDS = {
     "migrate": _migrate,
     "status": _status,
     "check-config": _check_config,
+    "history": audit.history,
+    "export": audit.export,
+    "upload": audit.upload,
     "schema": _schema,
     "grants": _grants,
 }

@@ -27,7 +27,8 @@ MODES: Final = ("full", "ea-only")
 EVENTS: Final = (EventName.SUMMARY.value, EventName.HEARTBEAT.value)
 DRAFT: Final = "https://json-schema.org/draft/2020-12/schema"
 _ID: Final = "urn:orchestrator-telemetry:schema:"
-_RFC3339_UTC: Final = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d*[1-9])?Z$"
+# As `events.rfc3339` writes it: UTC, `Z`, fractional seconds only when there are some.
+RFC3339_UTC: Final = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d*[1-9])?Z$"
 
 
 # omitempty in Go, but the envelope always sets them (reference §2): never absent.
@@ -49,7 +50,7 @@ def schema_for(event: str, payload_format: str, mode: str) -> dict[str, Any]:
     if event not in EVENTS:
         raise ValueError(f"unknown event {event!r}; expected Summary, Heartbeat or an installer's")
     if payload_format == "documented":
-        return _documented(event)
+        return _documented(event, mode)
     return _extended(event, mode)
 
 
@@ -63,6 +64,20 @@ def validate(capture: Mapping[str, Any], payload_format: str, mode: str) -> None
         raise PayloadInvalid(
             f"{event} ({payload_format}, {mode}) property{where}: {message}; it is not recorded"
         )
+
+
+def validate_any(capture: Mapping[str, Any]) -> None:
+    """Raise `PayloadInvalid` unless the capture matches its schema in some format and mode."""
+    reasons: list[str] = []
+    for payload_format in FORMATS:
+        for mode in MODES:
+            try:
+                validate(capture, payload_format, mode)
+            except PayloadInvalid as exc:
+                reasons.append(str(exc))
+            else:
+                return
+    raise PayloadInvalid("; ".join(reasons))
 
 
 def shipped(event: str, payload_format: str, mode: str) -> dict[str, Any]:
@@ -111,14 +126,14 @@ def _document(
 def _envelope(event_type: Any) -> dict[str, Any]:
     return {
         "ucid": {"type": "string", "minLength": 1},
-        "timestamp": {"type": "string", "pattern": _RFC3339_UTC},
+        "timestamp": {"type": "string", "pattern": RFC3339_UTC},
         "eventType": {"const": event_type},
         "devtronVersion": {"type": "string", "minLength": 1},
         "serverVersion": {"type": "string", "minLength": 1},
     }
 
 
-def _documented(event: str) -> dict[str, Any]:
+def _documented(event: str, mode: str) -> dict[str, Any]:
     name = EventName(event)
     properties = _envelope(name.event_type)
     if name is EventName.SUMMARY:
@@ -129,7 +144,7 @@ def _documented(event: str) -> dict[str, Any]:
             "required": list(SUMMARY_KEYS),
             "additionalProperties": False,
         }
-    return _document(event, f"{event} documented", properties, list(properties))
+    return _document(event, f"{event} documented {mode}", properties, list(properties))
 
 
 def _installer(event: str) -> dict[str, Any]:
@@ -155,8 +170,8 @@ def _property(metric: Metric, event: str, mode: str) -> dict[str, Any]:
     fixed: dict[str, Any] = {
         "eventType": {"const": event},
         "devtronMode": {"const": MODE_NAMES[mode]},
-        "timestamp": {"type": "string", "pattern": _RFC3339_UTC},
-        "LastLoginTime": {"type": "string", "pattern": _RFC3339_UTC},
+        "timestamp": {"type": "string", "pattern": RFC3339_UTC},
+        "LastLoginTime": {"type": "string", "pattern": RFC3339_UTC},
         "ExternalHelmAppClusterCount": {"type": "object", "maxProperties": 0},
     }
     if event == EventName.HEARTBEAT.value and metric.from_database:
