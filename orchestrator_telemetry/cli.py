@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -25,10 +26,21 @@ from sqlalchemy.exc import DBAPIError
 
 from . import __version__, logs, migrate
 from .app import application, opt_out_reason, retry_policy
-from .config import CONFIG_ENV, Config, ConfigError, env_name, keys, load, password_parameters
+from .config import (
+    CONFIG_ENV,
+    Config,
+    ConfigError,
+    HttpSettings,
+    env_name,
+    http_settings,
+    keys,
+    load,
+    password_parameters,
+)
 from .database import Unavailable, first_line, state_engine
 from .endpoints import Endpoints
 from .events import INSTALLER_EVENTS, EventName, rfc3339
+from .logs import proxy_secrets
 from .monitoring import Monitor
 from .schedule import utc_now
 from .service import Telemetry
@@ -37,6 +49,7 @@ from .sinks import ConsoleSink
 OK, NOT_DELIVERED, BAD_CONFIG, UNAVAILABLE = 0, 1, 2, 3
 LIVENESS_CHECK = 30.0  # seconds between checks that the scheduler still runs
 SHUTDOWN_TIMEOUT = 5.0  # seconds to finish a running job; the rest of a 10 s grace is to spare
+EMIT_RETRY = 2.0  # seconds between delivery attempts of `emit --wait`
 
 log = structlog.get_logger("orchestrator_telemetry")
 
@@ -55,6 +68,8 @@ def _dispatch(command: str, args: argparse.Namespace, environ: Mapping[str, str]
     try:
         config = load(args.config, environ, require_api_key=needs_key)
     except ConfigError as exc:
+        if command == "run" and not args.strict:
+            return _run_unconfigured(exc.problems, args, environ)
         for problem in exc.problems:
             print(f"config error: {problem}", file=sys.stderr)
         return BAD_CONFIG
@@ -63,9 +78,10 @@ def _dispatch(command: str, args: argparse.Namespace, environ: Mapping[str, str]
     redactor = logs.configure(
         settings.log.level,
         settings.log.format,
-        settings.secrets(),
+        [*settings.secrets(), *proxy_secrets(environ)],
         stream=sys.stderr if quiet_stdout else sys.stdout,
     )
+    logs.mask_streams(redactor)  # print, the HTTP server's own errors, uncaught tracebacks
     args.on_secret = redactor.add  # a key discovered at run time is masked like a configured one
     handler = _COMMANDS[command]
     try:
@@ -85,16 +101,23 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 ok, 1 not delivered, 2 bad configuration, 3 dependency unavailable.",
     )
     parser.add_argument("--version", action="version", version=__version__)
+    config_help = f"YAML configuration file (default: ${CONFIG_ENV}, else none)"
+    parser.add_argument(
+        "--config", type=Path, default=_default_config(), metavar="PATH", help=config_help
+    )
     common = argparse.ArgumentParser(add_help=False)
+    # Also after the subcommand; not given there, the value before it (or the default) stands.
     common.add_argument(
-        "--config",
-        type=Path,
-        default=_default_config(),
-        metavar="PATH",
-        help=f"YAML configuration file (default: ${CONFIG_ENV}, else none)",
+        "--config", type=Path, default=argparse.SUPPRESS, metavar="PATH", help=config_help
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("run", parents=[common], help="run the daemon in the foreground")
+    run = sub.add_parser("run", parents=[common], help="run the daemon in the foreground")
+    run.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 2 on an invalid configuration or a busy HTTP port, instead of staying up"
+        " (serving /healthz, and /readyz 503) without sending anything",
+    )
     once = sub.add_parser(
         "once",
         parents=[common],
@@ -106,12 +129,22 @@ def _parser() -> argparse.ArgumentParser:
         parents=[common],
         help="print the events that would be sent now, as JSON; sends and writes nothing",
     )
+    names = [name.value for name in INSTALLER_EVENTS]
     emit = sub.add_parser(
         "emit",
         parents=[common],
-        help="record and deliver one installer lifecycle event (for a Helm hook or init container)",
+        help="record one installer lifecycle event and try to deliver it (for a Helm hook)",
+        description="Record one installer lifecycle event, then try to deliver it at once. Exit 0"
+        " once it is recorded: what PostHog does not take now, the daemon delivers later."
+        f" Events: {', '.join(names)}.",
     )
-    emit.add_argument("event", choices=[name.value for name in INSTALLER_EVENTS], metavar="EVENT")
+    emit.add_argument("event", choices=names, metavar="EVENT", help=f"one of: {', '.join(names)}")
+    emit.add_argument(
+        "--wait",
+        type=_seconds,
+        metavar="SECONDS",
+        help="wait up to SECONDS for delivery; exit 1 if the event was not delivered by then",
+    )
     sub.add_parser("migrate", parents=[common], help="create or upgrade the daemon's own schema")
     sub.add_parser(
         "status",
@@ -121,7 +154,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "check-config",
         parents=[common],
-        help="validate the configuration and print it, secrets masked",
+        help="validate the configuration and print every effective value, secrets masked",
     )
     sub.add_parser(
         "demo",
@@ -129,6 +162,16 @@ def _parser() -> argparse.ArgumentParser:
         help="run the daemon on a throwaway PostgreSQL with sample data, printing events",
     )
     return parser
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be 0 or more seconds")
+    return value
 
 
 def _default_config() -> Path | None:
@@ -139,14 +182,7 @@ def _default_config() -> Path | None:
 def _run(config: Config, args: argparse.Namespace) -> int:
     from .daemon import Daemon  # noqa: PLC0415 - APScheduler is only needed by the daemon
 
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        log.info("stopping", signal=signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = _stop_on_signals()
     settings = config.settings
     monitor = Monitor()
     reason = opt_out_reason(config)
@@ -164,17 +200,8 @@ def _run(config: Config, args: argparse.Namespace) -> int:
             alive=(lambda: not stop.is_set()) if reason else daemon.alive,
             preview=lambda: [event.to_capture() for event in app.telemetry.preview()],
         )
-        if settings.http.enabled:
-            try:
-                endpoints.start(settings.http.host, settings.http.port)
-            except OSError as exc:
-                where = f"{settings.http.host}:{settings.http.port}"
-                log.error(
-                    "cannot serve http; set http.port or http.enabled: false",
-                    address=where,
-                    error=exc.strerror or str(exc),
-                )
-                return BAD_CONFIG
+        if not _serve(endpoints, settings.http, strict=args.strict):
+            return BAD_CONFIG
         if reason is None:
             daemon.start()
         else:
@@ -192,6 +219,76 @@ def _run(config: Config, args: argparse.Namespace) -> int:
         endpoints.stop()
     log.info("stopped")
     return OK
+
+
+def _run_unconfigured(
+    problems: list[str], args: argparse.Namespace, environ: Mapping[str, str]
+) -> int:
+    """`run` with an unusable configuration: send nothing, say why, keep the pod starting."""
+    redactor = logs.configure(
+        _choice(environ.get("OT_LOG_LEVEL"), ("debug", "info", "warning", "error"), "info"),
+        _choice(environ.get("OT_LOG_FORMAT"), ("auto", "json", "console"), "auto"),
+        proxy_secrets(environ),
+    )
+    logs.mask_streams(redactor)
+    for problem in problems:
+        log.error(f"config error: {problem}")
+    log.error(
+        "configuration invalid: nothing is collected or sent; /readyz lists the problems"
+        " until they are fixed and the daemon restarted (run --strict exits 2 instead)"
+    )
+    stop = _stop_on_signals()
+    monitor = Monitor()
+    monitor.config_invalid(problems)
+    endpoints = Endpoints(monitor, alive=lambda: not stop.is_set(), preview=_unconfigured)
+    _serve(endpoints, http_settings(args.config, environ), strict=False)
+    stop.wait()
+    endpoints.stop()
+    log.info("stopped")
+    return OK
+
+
+def _unconfigured() -> list[dict[str, Any]]:
+    raise ConfigError(["the configuration is invalid; see /readyz"])
+
+
+def _choice(value: str | None, allowed: tuple[str, ...], default: str) -> str:
+    return value if value in allowed else default
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("stopping", signal=signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    return stop
+
+
+def _serve(endpoints: Endpoints, http: HttpSettings, *, strict: bool) -> bool:
+    """Start the endpoint if enabled; False only when it cannot be and `strict` says to stop."""
+    if not http.enabled:
+        return True
+    try:
+        endpoints.start(
+            http.host,
+            http.port,
+            connection_timeout=http.connection_timeout,
+            max_connections=http.max_connections,
+        )
+    except OSError as exc:
+        log.error(
+            "cannot serve http; set http.port or http.enabled: false"
+            + ("" if strict else "; running without the endpoint"),
+            address=f"{http.host}:{http.port}",
+            error=exc.strerror or str(exc),
+        )
+        return not strict
+    return True
 
 
 @contextmanager
@@ -250,21 +347,28 @@ def _once(config: Config, args: argparse.Namespace) -> int:
 
 def _emit(config: Config, args: argparse.Namespace) -> int:
     name = EventName(args.event)
+    wait: float | None = args.wait
     with _permitted(config, args) as telemetry:
         if telemetry is None:
             return OK
         event = telemetry.record_installer_event(name)
-        report = telemetry.deliver(ignore_backoff=True)
-        status = telemetry.outbox.status_of(event.name, event.period)
+        deadline = time.monotonic() + (wait or 0.0)
+        while True:
+            telemetry.deliver(ignore_backoff=True)
+            status = telemetry.outbox.status_of(event.name, event.period)
+            left = deadline - time.monotonic()
+            if status != "pending" or wait is None or left <= 0:
+                break
+            time.sleep(min(EMIT_RETRY, left))
+    sent = status == "sent"
     # Not delivered now is not lost: the event is recorded, and the daemon delivers it later.
     log.info(
         "emit finished",
         event_name=event.name,
         uuid=str(event.uuid),
-        outcome="ok" if status == "sent" else "not delivered",
-        sent=len(report.sent),
+        outcome="sent" if sent else f"recorded, {status}; the daemon delivers it later",
     )
-    return OK if status == "sent" else NOT_DELIVERED
+    return OK if sent or wait is None else NOT_DELIVERED
 
 
 def _preview(config: Config, args: argparse.Namespace) -> int:

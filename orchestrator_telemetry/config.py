@@ -134,8 +134,11 @@ class HttpSettings(_Section):
     """Health, readiness, Prometheus metrics and preview over HTTP."""
 
     enabled: bool = True
-    host: str = "0.0.0.0"  # noqa: S104 - a sidecar's probes come from the kubelet, not loopback
+    # Every IPv4 and IPv6 address: a sidecar's probes come from the kubelet, in any cluster family.
+    host: str = Field("*", min_length=1)
     port: int = Field(9108, ge=0, le=65535)  # 0: any free port, logged at start
+    connection_timeout: PositiveFloat = 10.0
+    max_connections: PositiveInt = 32
 
 
 class IdentitySettings(_Section):
@@ -437,3 +440,17 @@ def _describe(error: Mapping[str, Any], sources: Mapping[str, str]) -> str:
     if len(loc) == 2 and not (origin or "").startswith(ENV_PREFIX):
         hint = f" (from {origin or 'defaults'}; also settable as {env_name(loc[0], loc[1])})"
     return f"{key}: {message}{hint}"
+
+
+def http_settings(path: Path | None, environ: Mapping[str, str]) -> HttpSettings:
+    """The `http` section alone, defaults where it is unusable: for a misconfigured `run`."""
+    raw = _read_yaml(path, []) if path is not None else {}
+    section = raw.get("http")
+    values: dict[str, Any] = dict(section) if isinstance(section, dict) else {}
+    for name in HttpSettings.model_fields:
+        if env_name("http", name) in environ:
+            values[name] = environ[env_name("http", name)]
+    try:
+        return HttpSettings.model_validate(values)
+    except ValidationError:
+        return HttpSettings()

@@ -167,6 +167,8 @@ class Daemon:
                 log.exception("job crashed", job=job)
                 self._retry_soon()
             self._running_since = None
+            # After a failed run too: the outbox may be readable when the orchestrator is not.
+            self._monitor.refresh_outbox(self._telemetry.outbox.status_counts, self._clock())
             seconds = time.monotonic() - started
             self._monitor.observe_run(job, outcome, seconds)
             emit = log.info if outcome in ("ok", "skipped") else log.warning
@@ -195,7 +197,6 @@ class Daemon:
             report.expired,
             self._clock(),
         )
-        self._monitor.observe_outbox(telemetry.outbox.status_counts())
         if "counts" in fields:
             self._monitor.observe_summary(fields["counts"])
         self._schedule_retry(report.next_due)

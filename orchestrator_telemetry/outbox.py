@@ -20,6 +20,7 @@ import structlog
 from sqlalchemy import Connection, Engine, RowMapping, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from . import logs
 from .events import Event, EventName
 from .schedule import Clock
 from .sinks import AuthenticationError, DeliveryError, EventSink, RejectedError
@@ -246,6 +247,8 @@ class Outbox:
     def _set(connection: Connection, key: UUID, *, tried: bool = False, **values: Any) -> None:
         if tried:
             values["attempts"] = outbox.c.attempts + 1
+        if values.get("last_error"):  # an exception's text may quote a URL or a key
+            values["last_error"] = logs.mask(values["last_error"])
         connection.execute(update(outbox).where(outbox.c.uuid == key).values(**values))
 
 

@@ -180,7 +180,7 @@ def test_metrics_is_prometheus_text_with_every_documented_metric(served: Served)
     monitor.observe_run("startup", "ok", 0.2)
     monitor.observe_run("heartbeat", "failed", 3.0)
     monitor.observe_delivery(["Summary"], ["transient", "transient"], [], delivered_at)
-    monitor.observe_outbox({"pending": 2, "sent": 5})
+    monitor.observe_outbox({"pending": 2, "sent": 5}, utc_now())
     monitor.observe_summary({"userCount": 4, "clusterCount": -1})
 
     answer = served.get("/metrics")
