@@ -21,23 +21,20 @@ from types import FrameType
 from typing import Any, Literal
 
 import structlog
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from . import __version__, logs, migrate
-from .app import application, opt_out_reason, retry_policy
+from .app import application, kubernetes, opt_out_reason, retry_policy
 from .config import (
     CONFIG_ENV,
     Config,
     ConfigError,
     HttpSettings,
-    env_name,
     http_settings,
-    keys,
     load,
-    password_parameters,
 )
 from .database import Unavailable, first_line, state_engine
+from .effective import describe, kubernetes_in_use
 from .endpoints import Endpoints
 from .events import INSTALLER_EVENTS, EventName, rfc3339
 from .logs import proxy_secrets
@@ -431,31 +428,19 @@ def _when(moment: datetime | None) -> str:
 
 
 def _check_config(config: Config, args: argparse.Namespace) -> int:
-    for line in describe(config):
-        print(line)
+    kube = None
+    if kubernetes_in_use(config, os.environ)[0]:
+        try:
+            kube = kubernetes(config.settings)
+        except Exception as exc:  # noqa: BLE001 - check-config shows what it can
+            log.warning("cannot reach the Kubernetes API", error=str(exc))
+    try:
+        for line in describe(config, os.environ, kube.server_version if kube else None):
+            print(line)
+    finally:
+        if kube is not None:
+            kube.close()
     return OK
-
-
-def describe(config: Config) -> Iterator[str]:
-    """The effective configuration, one `key: value  # source` line each, secrets masked."""
-    data = config.settings.model_dump(by_alias=True)
-    for section, key in keys():
-        value: Any = data[section][key]
-        if hasattr(value, "get_secret_value"):
-            value = _mask(key, value.get_secret_value())
-        origin = config.source_of(f"{section}.{key}")
-        variable = env_name(section, key)
-        where = origin if origin == variable else f"{origin}; env {variable}"
-        yield f"{section}.{key}: {json.dumps(value)}  # {where}"
-
-
-def _mask(key: str, secret: str) -> str:
-    if key == "url":
-        url = make_url(secret)
-        hidden = dict.fromkeys(password_parameters(url), "***")
-        masked: str = url.update_query_dict(hidden).render_as_string(hide_password=True)
-        return masked
-    return "***" if len(secret) < 12 else f"{secret[:4]}***"
 
 
 _COMMANDS = {

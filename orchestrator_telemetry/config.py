@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import quote_plus
+from urllib.parse import quote_plus, unquote, urlsplit
 
 import yaml
 from pydantic import (
@@ -214,6 +214,10 @@ class Settings(_Section):
                 url = make_url(secret.get_secret_value())
                 passwords = [url.password, *password_parameters(url).values()]
                 found += [f(str(p)) for p in passwords if p for f in (str, quote_plus)]
+        for address in (self.posthog.host, self.posthog.key_url, self.telemetry.opt_out_url):
+            password = urlsplit(address or "").password
+            if password:
+                found += [password, unquote(password)]
         return [value for value in found if value]
 
 
@@ -340,10 +344,14 @@ def _resolve_secret_files(
         file_key = f"{key}_file"
         candidates: list[tuple[str, str]] = []
         if isinstance(block, dict) and file_key in block:
+            if block.get(key) is not None:  # two ways in one place: neither may win silently
+                problems.append(_given_twice(f"{section}.{key}", f"{section}.{file_key}"))
             candidates.append((str(block.pop(file_key)), f"{section}.{file_key}"))
             sources.pop(f"{section}.{file_key}", None)
         variable = env_name(section, key) + "_FILE"
         if variable in env:
+            if env_name(section, key) in env:
+                problems.append(_given_twice(env_name(section, key), variable))
             candidates.append((env[variable], variable))
         if not candidates:
             continue
@@ -360,6 +368,10 @@ def _resolve_secret_files(
             sources[f"{section}.{key}"] = f"{origin}={file_name}"
 
 
+def _given_twice(value: str, file: str) -> str:
+    return f"{value} and {file} are both set: the same secret given two ways; keep one of them"
+
+
 def _database_url_from_orchestrator_env(
     raw: dict[str, Any], env: Mapping[str, str], sources: dict[str, str], problems: list[str]
 ) -> None:
@@ -371,6 +383,8 @@ def _database_url_from_orchestrator_env(
     if not any(env.get(name) for name in names):
         return
     password = env.get("PG_PASSWORD")
+    if env.get("PG_PASSWORD") and env.get("PG_PASSWORD_FILE"):
+        problems.append(_given_twice("PG_PASSWORD", "PG_PASSWORD_FILE"))
     if env.get("PG_PASSWORD_FILE"):
         try:
             password = Path(env["PG_PASSWORD_FILE"]).read_text(encoding="utf-8").strip()
