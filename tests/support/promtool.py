@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-DEPLOY = Path(__file__).parents[2] / "deploy"
+DEPLOY = Path(__file__).parents[2] / "deploy" / "monitoring"
 RULE = DEPLOY / "prometheus-rule.yaml"
 RULE_TESTS = DEPLOY / "prometheus-rule.test.yaml"
 DASHBOARD = DEPLOY / "grafana-dashboard.json"
