@@ -23,12 +23,23 @@ from .sinks import TransientError
 log = structlog.get_logger(__name__)
 
 
-def session(retries: int = 3) -> requests.Session:
-    """An HTTP session retrying connection errors and 5xx with exponential backoff."""
+_RETRIES = 3
+
+
+def session(deadline: float = 30.0) -> requests.Session:
+    """An HTTP session retrying connection errors and 5xx, every look-up bounded by `deadline`.
+
+    Each wait between attempts, `Retry-After` included (urllib3 honours it up to six hours by
+    default), is capped so that all attempts at their `attempt_timeout` and all waits fit in
+    `deadline` seconds.
+    """
     # requests honours HTTP(S)_PROXY and NO_PROXY from the environment by default.
+    longest_wait = _slice(deadline)
     retry = Retry(
-        total=retries,
+        total=_RETRIES,
         backoff_factor=0.5,
+        backoff_max=longest_wait,
+        retry_after_max=int(longest_wait),  # whole seconds, rounded down: 0 falls back to backoff
         status_forcelist=(429, 500, 502, 503, 504),
         allowed_methods=("GET",),
     )
@@ -36,6 +47,18 @@ def session(retries: int = 3) -> requests.Session:
     http.mount("https://", HTTPAdapter(max_retries=retry))
     http.mount("http://", HTTPAdapter(max_retries=retry))
     return http
+
+
+def attempt_timeout(deadline: float, timeout: float) -> tuple[float, float]:
+    """The (connect, read) timeout of one attempt, so that every attempt fits in `deadline`."""
+    each = min(timeout, _slice(deadline))
+    return (each, each)
+
+
+def _slice(deadline: float) -> float:
+    # Per attempt a connect and a read timeout, between attempts one wait: (retries + 1) * 2 +
+    # retries slices, plus one to spare, make the whole look-up end before the deadline.
+    return deadline / ((_RETRIES + 1) * 2 + _RETRIES + 1)
 
 
 @dataclass(frozen=True)
@@ -52,23 +75,30 @@ class KeyDiscoveryError(TransientError):
 
 
 class KeyDiscovery:
-    """Asks Devtron's key endpoint for the PostHog key and host, once per process."""
+    """Asks Devtron's key endpoint for the PostHog key and host.
 
-    def __init__(self, url: str, *, default_host: str, timeout: float, http: requests.Session):
+    It asks anew at every call: the caller keeps the answer (sinks.LazySink) and calls again when
+    PostHog refuses the key, which may have been rotated.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        default_host: str,
+        timeout: tuple[float, float],
+        http: requests.Session,
+    ):
         self._url = url
         self._default_host = default_host
         self._timeout = timeout
         self._http = http
-        self._found: PosthogTarget | None = None
-        self._lock = threading.Lock()
 
     def target(self) -> PosthogTarget:
-        """The key and host; asked for on first use and kept."""
-        with self._lock:
-            if self._found is None:
-                self._found = self._fetch()
-                log.info("posthog key discovered", host=self._found.host, source=self._url)
-            return self._found
+        """The key and host, as the endpoint gives them now."""
+        found = self._fetch()
+        log.info("posthog key discovered", host=found.host, source=self._url)
+        return found
 
     def _fetch(self) -> PosthogTarget:
         try:
@@ -90,7 +120,13 @@ class OptOut:
     """Devtron's per-installation opt-out lookup, cached; a failed lookup does not opt out."""
 
     def __init__(
-        self, url: str, *, cache: timedelta, timeout: float, http: requests.Session, clock: Clock
+        self,
+        url: str,
+        *,
+        cache: timedelta,
+        timeout: tuple[float, float],
+        http: requests.Session,
+        clock: Clock,
     ) -> None:
         self._url = url.rstrip("/")
         self._cache = cache

@@ -13,7 +13,7 @@ import requests
 import structlog
 from sqlalchemy import Engine
 
-from .access import KeyDiscovery, OptOut, session
+from .access import KeyDiscovery, OptOut, attempt_timeout, session
 from .cluster import running_in_cluster
 from .config import Config, ConfigError, Settings
 from .database import orchestrator_engine, state_engine
@@ -60,17 +60,20 @@ def application(
     clock: Clock,
     sink: EventSink | None = None,
     on_secret: Callable[[str], None] = lambda secret: None,
+    server_version: Callable[[], str] | None = None,
 ) -> Iterator[App]:
     """Compose engines, outbox, sink and identity from `config`; close them all on exit.
 
     `on_secret` learns secrets found at run time (a discovered key), so logs can mask them.
+    `sink` and `server_version` replace the configured ones, for a caller that drives the daemon
+    itself (the deterministic simulation).
     """
     settings = config.settings
     url = settings.database.url
     if url is None:  # load() reports this as a configuration error first
         raise ConfigError(["database.url: not set"])
     with ExitStack() as stack:
-        http = stack.enter_context(session())
+        http = stack.enter_context(session(settings.delivery.lookup_deadline))
         kube = kubernetes(settings)
         if kube is not None:
             stack.callback(kube.close)
@@ -86,7 +89,7 @@ def application(
             outbox=outbox,
             sink=sink or _sink(config, http, on_secret),
             clock=clock,
-            server_version=_server_version(settings, kube, clock),
+            server_version=server_version or _server_version(settings, kube, clock),
             configmap_ucid=kube.ucid if kube is not None else None,
             configmap_peek=kube.stored_ucid if kube is not None else lambda: None,
             opted_out=_opt_out(settings, http, clock),
@@ -108,6 +111,7 @@ def plan(settings: Settings) -> Plan:
         schema=settings.state.schema_name,
         migrate_on_start=settings.state.migrate_on_start,
         grace=timedelta(seconds=settings.schedule.misfire_grace_time),
+        collect_deadline=timedelta(hours=settings.delivery.collect_deadline_hours),
     )
 
 
@@ -142,7 +146,7 @@ def _sink(config: Config, http: requests.Session, on_secret: Callable[[str], Non
     discovery = KeyDiscovery(
         settings.posthog.key_url,
         default_host=settings.posthog.host,
-        timeout=min(settings.posthog.timeout, 5.0),
+        timeout=attempt_timeout(settings.delivery.lookup_deadline, 5.0),
         http=http,
     )
 
@@ -193,7 +197,7 @@ def _opt_out(settings: Settings, http: requests.Session, clock: Clock) -> Callab
     return OptOut(
         telemetry.opt_out_url,
         cache=timedelta(hours=telemetry.opt_out_cache_hours),
-        timeout=5.0,
+        timeout=attempt_timeout(settings.delivery.lookup_deadline, 5.0),
         http=http,
         clock=clock,
     ).opted_out

@@ -312,23 +312,32 @@ def _once(config: Config, args: argparse.Namespace) -> int:
             return OK
         now = utc_now()
         wanted: list[tuple[str, datetime]] = []
-        if which in {"summary", "all"}:
-            for slot in telemetry.missed_summary_slots(now):
-                telemetry.record_summary(slot)
-            summary_slot = telemetry.plan.summary.latest_slot(now)
-            if summary_slot is not None:
-                wanted.append((EventName.SUMMARY, summary_slot))
+        deferred: Unavailable | None = None
         if which in {"heartbeat", "all"}:
             heartbeat_slot = telemetry.plan.heartbeat.latest_slot(now)
             if heartbeat_slot is not None:
                 telemetry.record_heartbeat(heartbeat_slot)
                 wanted.append((EventName.HEARTBEAT, heartbeat_slot))
+        if which in {"summary", "all"}:
+            summary_slot = telemetry.plan.summary.latest_slot(now)
+            if summary_slot is not None:
+                wanted.append((EventName.SUMMARY, summary_slot))
+            try:
+                for slot in telemetry.missed_summary_slots(now):
+                    telemetry.record_summary(slot)
+            except Unavailable as exc:
+                deferred = exc  # the orchestrator cannot be counted now; the rest is delivered
         report = telemetry.deliver(ignore_backoff=True)
         pending = telemetry.outbox.status_counts().get("pending", 0)
         # The latest slot's events must be sent, whatever an earlier run did to them.
         undelivered = [
-            name for name, slot in wanted if telemetry.outbox.status_of(name, slot) != "sent"
+            name
+            for name, slot in wanted
+            if telemetry.outbox.status_of(name, telemetry.ucid, slot) != "sent"
         ]
+    if deferred is not None:
+        log.error("the summary cannot be recorded now; run once again later", error=str(deferred))
+        return UNAVAILABLE
     delivered = not undelivered and not report.failed and pending == 0
     log.info(
         "once finished",
@@ -352,7 +361,7 @@ def _emit(config: Config, args: argparse.Namespace) -> int:
         deadline = time.monotonic() + (wait or 0.0)
         while True:
             telemetry.deliver(ignore_backoff=True)
-            status = telemetry.outbox.status_of(event.name, event.period)
+            status = telemetry.outbox.status_of(event.name, event.distinct_id, event.period)
             left = deadline - time.monotonic()
             if status != "pending" or wait is None or left <= 0:
                 break

@@ -171,6 +171,11 @@ class DeliverySettings(_Section):
     retry_max: PositiveFloat = 3600.0
     heartbeat_max_age_hours: PositiveFloat = 24.0
     summary_max_age_days: PositiveFloat = 7.0
+    # A count failing for a passing cause (a lock, a timeout) is retried until its slot is this
+    # old; only then is it reported as -1.
+    collect_deadline_hours: PositiveFloat = 6.0
+    # Every look-up of Devtron's key and opt-out endpoints, retries and Retry-After included.
+    lookup_deadline: PositiveFloat = 30.0
 
 
 class LogSettings(_Section):

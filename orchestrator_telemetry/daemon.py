@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,6 +15,7 @@ from apscheduler.triggers.date import DateTrigger
 from sqlalchemy.exc import DBAPIError
 
 from .database import Unavailable, first_line
+from .metrics import TransientCollectError
 from .migrate import SchemaError
 from .monitoring import Monitor
 from .outbox import DeliveryReport, RetryPolicy
@@ -47,6 +47,8 @@ class _DaemonThreadExecutor(BaseExecutor):  # type: ignore[misc]  # APScheduler 
 class Daemon:
     """Schedules Summary, Heartbeat and retries; runs one job at a time."""
 
+    JOBS = ("startup", "summary", "heartbeat", "retry")
+
     def __init__(
         self,
         telemetry: Telemetry,
@@ -56,7 +58,7 @@ class Daemon:
         heartbeat_at_start: bool,
         retry: RetryPolicy | None = None,
         monitor: Monitor | None = None,
-        longest_run: timedelta = timedelta(minutes=15),
+        longest_step: timedelta = timedelta(minutes=15),
     ) -> None:
         self._telemetry = telemetry
         self._monitor = monitor or Monitor()
@@ -64,12 +66,15 @@ class Daemon:
         # Owed until recorded: a start whose first run fails still reports its Heartbeat later.
         self._owes_heartbeat = heartbeat_at_start
         self._policy = retry or RetryPolicy()
-        self._longest_run = longest_run.total_seconds()
+        self._longest_step = longest_step.total_seconds()
         self._clock = clock
         self._busy = threading.Lock()  # one job at a time: summary and heartbeat share a minute
-        self._running_since: float | None = None
+        # When the running job last made progress (a slot recorded, an event attempted); None
+        # while idle. A long catch-up is alive as long as each of its steps finishes in time.
+        self._progress_at: float | None = None
         self._stopping = threading.Event()
         self._failures = 0
+        self.retry_at: datetime | None = None
         self._scheduler = BackgroundScheduler(
             timezone=UTC,
             executors={"default": _DaemonThreadExecutor()},
@@ -84,9 +89,9 @@ class Daemon:
     def start(self) -> None:
         """Start the scheduler; the first run catches up at once."""
         plan = self._telemetry.plan
-        self._scheduler.add_job(self._summary, plan.summary.trigger, id="summary")
-        self._scheduler.add_job(self._heartbeat, plan.heartbeat.trigger, id="heartbeat")
-        self._scheduler.add_job(self._startup, DateTrigger(self._clock()), id="startup")
+        self._scheduler.add_job(self.run_job, plan.summary.trigger, ["summary"], id="summary")
+        self._scheduler.add_job(self.run_job, plan.heartbeat.trigger, ["heartbeat"], id="heartbeat")
+        self._scheduler.add_job(self.run_job, DateTrigger(self._clock()), ["startup"], id="startup")
         self._scheduler.start()
         log.info(
             "daemon started",
@@ -96,12 +101,12 @@ class Daemon:
         )
 
     def alive(self) -> bool:
-        """Whether the scheduler's thread lives and no run has been stuck past its limit."""
+        """Whether the scheduler's thread lives and the running job, if any, still progresses."""
         thread = getattr(self._scheduler, "_thread", None)  # APScheduler 3 keeps it private
         if thread is None or not thread.is_alive():
             return False
-        since = self._running_since
-        return since is None or time.monotonic() - since < self._longest_run
+        since = self._progress_at
+        return since is None or time.monotonic() - since < self._longest_step
 
     def stop(self, timeout: float) -> bool:
         """Stop scheduling, wait up to `timeout` s for a running job; True if none was abandoned."""
@@ -116,49 +121,34 @@ class Daemon:
             log.warning("abandoning the running job at shutdown; its work stays pending")
         return finished
 
-    def _startup(self) -> None:
-        self._run("startup", lambda: self._catch_up(heartbeat=False))
+    def take_retry(self) -> datetime | None:
+        """When the runs so far asked to be retried, then forgotten: for a caller running jobs."""
+        when, self.retry_at = self.retry_at, None
+        return when
 
-    def _summary(self) -> None:
-        self._run("summary", lambda: self._catch_up(heartbeat=False))
-
-    def _heartbeat(self) -> None:
-        # Owed until recorded: if this run fails, the retry records the Heartbeat it could not.
-        self._owes_heartbeat = True
-        self._run("heartbeat", lambda: self._catch_up(heartbeat=True))
-
-    def _retry(self) -> None:
-        # Also catches up: a retry after a failed tick records what that tick could not.
-        self._run("retry", lambda: self._catch_up(heartbeat=False))
-
-    def _catch_up(self, *, heartbeat: bool) -> dict[str, Any]:
-        # Every tick records every missed Summary, so a failed 00:00 run is repaired by the next
-        # tick of any kind, not a day later.
-        recorded = self._telemetry.catch_up(heartbeat=heartbeat or self._owes_heartbeat)
-        self._owes_heartbeat = False
-        fields: dict[str, Any] = {"recorded": [event.name for event in recorded]}
-        for event in recorded:
-            if "summary" in event.properties:
-                fields["period"] = event.period.isoformat()
-                fields["counts"] = dict(event.properties["summary"])
-        return fields
-
-    def _run(self, job: str, record: Callable[[], dict[str, Any]]) -> None:
+    def run_job(self, job: str) -> None:
         """Run one job: prepare, record, deliver; log one line; never raise into the scheduler."""
+        if job not in self.JOBS:
+            raise ValueError(f"unknown job {job!r}")
         with self._busy:
             if self._stopping.is_set():
                 return
-            started = self._running_since = time.monotonic()
+            if job == "heartbeat":
+                # Owed until recorded, and set under the job lock: a run finishing meanwhile
+                # cannot clear it, and if this run fails, the retry records the Heartbeat.
+                self._owes_heartbeat = True
+            started = time.monotonic()
+            self._progress()
             outcome, fields = "ok", dict[str, Any]()
             try:
-                outcome, fields = self._attempt(record)
+                outcome, fields = self._attempt()
                 self._failures = 0
             except _EXPECTED as exc:
                 reason = first_line(exc) if isinstance(exc, DBAPIError) else str(exc)
                 outcome, fields["error"] = "failed", reason
                 self._readiness.record(
                     schema_at_head=False if isinstance(exc, SchemaError) else None,
-                    database_ok=isinstance(exc, SchemaError),
+                    database_ok=isinstance(exc, SchemaError | TransientCollectError),
                     reason=reason,
                 )
                 self._retry_soon()
@@ -166,7 +156,8 @@ class Daemon:
                 outcome, fields["error"] = "failed", f"{type(exc).__name__}: {exc}"
                 log.exception("job crashed", job=job)
                 self._retry_soon()
-            self._running_since = None
+            finally:
+                self._progress_at = None
             # After a failed run too: the outbox may be readable when the orchestrator is not.
             self._monitor.refresh_outbox(self._telemetry.outbox.status_counts, self._clock())
             seconds = time.monotonic() - started
@@ -180,27 +171,45 @@ class Daemon:
                 **fields,
             )
 
-    def _attempt(self, record: Callable[[], dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    def _progress(self) -> None:
+        self._progress_at = time.monotonic()
+
+    def _attempt(self) -> tuple[str, dict[str, Any]]:
         telemetry = self._telemetry
         telemetry.prepare()
+        self._progress()
         if telemetry.opted_out():
             reason = "this installation opted out (Devtron's opt-out lookup)"
             self._readiness.record(schema_at_head=True, database_ok=True, reason=reason)
             return "skipped", {"reason": reason}
-        fields = record()
-        report = telemetry.deliver()
+        deferred: Unavailable | None = None
+        try:
+            fields = self._catch_up()
+        except Unavailable as exc:
+            # The orchestrator cannot be counted now (down, or a count failing for a while):
+            # what is already recorded, such as this run's Heartbeat, is still delivered.
+            deferred, fields = exc, {}
+        report = telemetry.deliver(observe=self._monitor.observe_outcome, progress=self._progress)
         fields.update(_report_fields(report))
-        self._readiness.record(schema_at_head=True, database_ok=True, reason=None)
-        self._monitor.observe_delivery(
-            [event.name for event in report.sent],
-            report.failure_kinds,
-            report.expired,
-            self._clock(),
-        )
         if "counts" in fields:
             self._monitor.observe_summary(fields["counts"])
         self._schedule_retry(report.next_due)
+        if deferred is not None:
+            raise deferred
+        self._readiness.record(schema_at_head=True, database_ok=True, reason=None)
         return ("failed" if report.failed or report.dead else "ok"), fields
+
+    def _catch_up(self) -> dict[str, Any]:
+        # Every run records every missed Summary, so a failed 00:00 run is repaired by the next
+        # run of any kind, not a day later.
+        recorded = self._telemetry.catch_up(heartbeat=self._owes_heartbeat, progress=self._progress)
+        self._owes_heartbeat = False
+        fields: dict[str, Any] = {"recorded": [event.name for event in recorded]}
+        for event in recorded:
+            if "summary" in event.properties:
+                fields["period"] = event.period.isoformat()
+                fields["counts"] = dict(event.properties["summary"])
+        return fields
 
     def _retry_soon(self) -> None:
         """After a failed run, try again with backoff rather than waiting for the next slot."""
@@ -216,9 +225,12 @@ class Daemon:
         self._reschedule(due if due > now else now + self._policy.initial)
 
     def _reschedule(self, when: datetime) -> None:
+        # Never later than the longest backoff: the next run also catches up what is missed.
+        when = min(when, self._clock() + self._policy.maximum)
+        self.retry_at = when
         if self._scheduler.running:
             self._scheduler.add_job(
-                self._retry, DateTrigger(when), id="retry", replace_existing=True
+                self.run_job, DateTrigger(when), ["retry"], id="retry", replace_existing=True
             )
 
 

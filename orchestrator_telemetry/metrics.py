@@ -1,9 +1,12 @@
 """The six documented Summary counts, read from the orchestrator's tables in one round trip.
 
 Each count follows Devtron's own definition to the letter (see the README's payload reference).
-The happy path is a single read-only statement. If it fails for a reason other than the connection
-(an older orchestrator lacking a table or column, a permission, a timeout), each count is retried
-alone, and only the counts that still fail are reported as -1.
+The happy path is a single read-only statement. A failure is either permanent (an older
+orchestrator lacking a table or column, a missing permission: SQLSTATE class 42) or passing (a lock
+wait, a statement timeout during a Devtron migration). On a permanent failure each count is retried
+alone and only those that still fail are reported as -1. A passing failure raises
+`TransientCollectError`, so the run is retried later, unless the caller gives up on the slot
+(`give_up=True`, past its collect deadline): then a count still failing is reported as -1 too.
 """
 
 from __future__ import annotations
@@ -216,35 +219,57 @@ def _created_rows(table: Table, window: Window, *, is_cd: bool) -> Select[bool]:
     return select(literal(is_cd).label("is_cd")).where(_in_window(table, window))
 
 
-def collect(engine: Engine, window: Window) -> dict[str, int]:
-    """The six Summary counts for `window`; a count that cannot be computed is -1."""
+class TransientCollectError(Unavailable):
+    """A count failed for a cause that may pass (a lock wait, a timeout); the run is retried."""
+
+    def __init__(self, metrics: list[str], reason: str) -> None:
+        super().__init__(f"orchestrator database: {', '.join(metrics)} failed for now: {reason}")
+        self.metrics = metrics
+
+
+def collect(engine: Engine, window: Window, *, give_up: bool = False) -> dict[str, int]:
+    """The six Summary counts for `window`; a count that cannot be computed is -1.
+
+    Raises TransientCollectError for a passing failure unless `give_up`, and Unavailable when the
+    database cannot be reached.
+    """
     try:
         with engine.connect() as connection:
             row = connection.execute(summary_statement(window)).one()
             return {name: int(row._mapping[name]) for name in METRICS}
-    except OperationalError as exc:
-        if _connection_lost(exc):
-            raise Unavailable(f"orchestrator database: {first_line(exc)}") from None
-        log.warning("summary query failed; counting one metric at a time", reason=first_line(exc))
     except DBAPIError as exc:
+        _raise_unless_permanent(exc, list(METRICS), give_up=give_up)
         log.warning("summary query failed; counting one metric at a time", reason=first_line(exc))
-    return _collect_one_by_one(engine, window)
+    return _collect_one_by_one(engine, window, give_up=give_up)
 
 
-def _collect_one_by_one(engine: Engine, window: Window) -> dict[str, int]:
+def _collect_one_by_one(engine: Engine, window: Window, *, give_up: bool) -> dict[str, int]:
     counts: dict[str, int] = {}
     with engine.connect() as connection:
         for name, count in METRICS.items():
             try:
                 with connection.begin_nested():
                     counts[name] = int(connection.execute(select(count(window))).scalar_one())
-            except OperationalError as exc:
-                if _connection_lost(exc):
-                    raise Unavailable(f"orchestrator database: {first_line(exc)}") from None
+            except DBAPIError as exc:
+                _raise_unless_permanent(exc, [name], give_up=give_up)
                 counts[name] = _failed(name, exc)
             except SQLAlchemyError as exc:
                 counts[name] = _failed(name, exc)
     return counts
+
+
+def _raise_unless_permanent(exc: DBAPIError, metrics: list[str], *, give_up: bool) -> None:
+    """Raise for a lost connection, and for a passing failure unless giving up on the slot."""
+    if _connection_lost(exc):
+        raise Unavailable(f"orchestrator database: {first_line(exc)}") from None
+    if not give_up and not _permanent(exc):
+        raise TransientCollectError(metrics, first_line(exc)) from None
+
+
+def _permanent(exc: DBAPIError) -> bool:
+    # Class 42, "syntax error or access rule violation": an undefined table (42P01) or column
+    # (42703), a missing privilege (42501). Retrying cannot cure those; anything else may pass.
+    return str(getattr(exc.orig, "pgcode", "")).startswith("42")
 
 
 def _failed(name: str, exc: SQLAlchemyError) -> int:
@@ -253,4 +278,6 @@ def _failed(name: str, exc: SQLAlchemyError) -> int:
 
 
 def _connection_lost(exc: DBAPIError) -> bool:
+    if not isinstance(exc, OperationalError):
+        return False
     return bool(exc.connection_invalidated) or getattr(exc.orig, "pgcode", None) is None

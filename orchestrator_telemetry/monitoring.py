@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -11,6 +12,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
 from .events import EventName
+from .outbox import EXPIRED, FAILURE_KINDS, SENT
 from .tables import STATUSES
 
 PREFIX = "orchestrator_telemetry"
@@ -18,7 +20,6 @@ PREFIX = "orchestrator_telemetry"
 # then sees the first failure after a restart instead of a series that merely appears.
 JOBS = ("startup", "summary", "heartbeat", "retry")
 OUTCOMES = ("ok", "failed", "skipped")
-FAILURE_KINDS = ("transient", "authentication", "rejected")
 
 
 @dataclass
@@ -88,6 +89,12 @@ class Monitor:
             ["status"],
             registry=self.registry,
         )
+        self.delivered = Counter(
+            f"{PREFIX}_events_delivered",
+            "Events PostHog accepted, by event.",
+            ["event"],
+            registry=self.registry,
+        )
         self.send_failures = Counter(
             f"{PREFIX}_send_failures",
             "Sends PostHog did not accept, by kind (transient, authentication, rejected).",
@@ -132,6 +139,7 @@ class Monitor:
             self.send_failures.labels(kind=kind)
         for name in EventName:
             self.expired.labels(event=name.value)
+            self.delivered.labels(event=name.value)
 
     def _database_up(self) -> float:
         up = self.readiness.database_ok
@@ -147,20 +155,15 @@ class Monitor:
         self.runs.labels(job=job, outcome=outcome).inc()
         self.run_duration.labels(job=job).observe(seconds)
 
-    def observe_delivery(
-        self,
-        sent: Iterable[str],
-        failures: Iterable[str],
-        expired: Iterable[str],
-        at: datetime,
-    ) -> None:
-        """Record what one delivery pass did."""
-        for name in sent:
-            self.last_success.labels(event=name).set(at.timestamp())
-        for kind in failures:
-            self.send_failures.labels(kind=kind).inc()
-        for name in expired:
-            self.expired.labels(event=name).inc()
+    def observe_outcome(self, outcome: str, event: str) -> None:
+        """Count one delivery attempt's outcome the moment the outbox stores it."""
+        if outcome == SENT:
+            self.delivered.labels(event=event).inc()
+            self.last_success.labels(event=event).set(time.time())
+        elif outcome == EXPIRED:
+            self.expired.labels(event=event).inc()
+        else:
+            self.send_failures.labels(kind=outcome).inc()
 
     def observe_outbox(self, counts: Mapping[str, int], at: datetime) -> None:
         """Publish how many events are in each status, read at `at`."""

@@ -1,16 +1,20 @@
 """The outbox: every event is durable before any network call, and marked sent only once accepted.
 
-Replicas share it safely: recording is `INSERT ... ON CONFLICT DO NOTHING` against a unique
-(event, period) constraint, and delivery locks one row at a time with `FOR UPDATE SKIP LOCKED`, so
-an event is in flight in at most one process. A process that dies mid-send releases its lock with
-its connection and leaves the row pending, to be re-sent with the same uuid and timestamp.
+Replicas share it safely. Recording is `INSERT ... ON CONFLICT DO NOTHING` against a unique
+(event, installation, period) constraint. Who records, and who sends an event, is decided by
+session-level advisory locks taken with `pg_try_advisory_lock`: a replica that loses skips, never
+waits. No transaction is ever open while the orchestrator is queried or PostHog is called, so
+`idle_in_transaction_session_timeout` and waiting replicas' statement timeouts cannot strike. A
+process that dies mid-send loses its locks with its connection and leaves the row pending, to be
+re-sent with the same uuid and timestamp.
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,14 +23,23 @@ from uuid import UUID
 import structlog
 from sqlalchemy import Connection, Engine, RowMapping, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import DBAPIError
 
 from . import logs
 from .events import Event, EventName
 from .schedule import Clock
-from .sinks import AuthenticationError, DeliveryError, EventSink, RejectedError
+from .sinks import (
+    AuthenticationError,
+    DeliveryError,
+    EventSink,
+    MisconfiguredError,
+    RejectedError,
+)
 from .tables import outbox
 
 log = structlog.get_logger(__name__)
+
+_MAX_DOUBLINGS = 64
 
 
 @dataclass(frozen=True)
@@ -45,10 +58,24 @@ class RetryPolicy:
     def delay(self, attempts: int, rng: random.Random | None = None) -> timedelta:
         """The wait after the `attempts`-th failure: doubling, capped, less up to half as jitter."""
         # Persisted across processes, so the formula lives here rather than in a retry decorator.
-        ceiling = min(self.maximum, self.initial * 2 ** max(attempts - 1, 0))
+        # Doubled in float seconds with a capped exponent: `timedelta * 2 ** n` overflows near
+        # n = 41 (a day into an outage), and any base doubled 64 times is past any maximum.
+        doublings = min(max(attempts - 1, 0), _MAX_DOUBLINGS)
+        ceiling = min(self.maximum.total_seconds(), self.initial.total_seconds() * 2.0**doublings)
         factor: float = 0.5 + (rng or random).random() / 2
-        wait: timedelta = ceiling * factor
-        return wait
+        return timedelta(seconds=ceiling * factor)
+
+
+# What one attempt at an event came to, as counted by `Observer`s and the Prometheus metrics.
+SENT, EXPIRED = "sent", "expired"
+FAILURE_KINDS = ("transient", "authentication", "configuration", "rejected")
+
+Observer = Callable[[str, str], None]
+"""Told `(outcome, event name)` the moment an attempt's outcome is stored."""
+
+
+def _ignore(outcome: str, name: str) -> None:
+    """The default observer."""
 
 
 @dataclass
@@ -60,6 +87,7 @@ class DeliveryReport:
     failure_kinds: list[str] = field(default_factory=list)
     dead: list[str] = field(default_factory=list)
     expired: list[str] = field(default_factory=list)
+    busy: int = 0
     next_due: datetime | None = None
 
 
@@ -71,27 +99,27 @@ class Outbox:
         self._clock = clock
         self._policy = policy or RetryPolicy()
 
-    def record_once(self, name: str, period: datetime, build: Callable[[], Event]) -> Event | None:
-        """Build and store the `name` event of `period` unless it is recorded; return it if stored.
+    def record_once(
+        self, name: str, ucid: str, period: datetime, build: Callable[[], Event]
+    ) -> Event | None:
+        """Build and store the `name` event of `ucid` and `period` unless it is recorded.
 
-        Replicas reaching the same period queue on an advisory lock, so only the first one builds
-        the event (and queries the orchestrator); the others find it recorded and skip.
+        Returns the event if this call stored it. Only the replica that wins the claim builds the
+        event (and queries the orchestrator); one that loses, or finds it recorded, skips.
         """
-        with self._engine.begin() as connection:
-            connection.execute(select(func.pg_advisory_xact_lock(_period_lock(name, period))))
-            if self._has(connection, name, period):
-                log.info("event already recorded", event_name=name, period=period.isoformat())
+        fields = {"event_name": name, "period": period.isoformat()}
+        with self._claim(_event_lock(name, ucid, period)) as claimed:
+            if not claimed:
+                log.info("another replica is recording this event; skipped", **fields)
+                return None
+            if self.status_of(name, ucid, period) is not None:
+                log.info("event already recorded", **fields)
                 return None
             event = build()
-            inserted = self._insert(connection, event)
-        return event if inserted else None
+            return event if self.record(event) else None
 
     def record(self, event: Event) -> bool:
-        """Store `event` unless one of its kind is already recorded for its period."""
-        with self._engine.begin() as connection:
-            return self._insert(connection, event)
-
-    def _insert(self, connection: Connection, event: Event) -> bool:
+        """Store `event` unless it is already recorded for its installation and period."""
         statement = (
             pg_insert(outbox)
             .values(
@@ -105,7 +133,8 @@ class Outbox:
             )
             .on_conflict_do_nothing()
         )
-        inserted = connection.execute(statement).rowcount == 1
+        with self._engine.begin() as connection:
+            inserted = connection.execute(statement).rowcount == 1
         log.info(
             "event recorded" if inserted else "event already recorded",
             event_name=event.name,
@@ -114,42 +143,53 @@ class Outbox:
         )
         return inserted
 
-    @staticmethod
-    def _has(connection: Connection, name: str, period: datetime) -> bool:
-        found = connection.scalar(
-            select(outbox.c.uuid).where(outbox.c.event == name, outbox.c.period == period)
-        )
-        return found is not None
+    @contextmanager
+    def _claim(self, key: int) -> Iterator[bool]:
+        """Try a session-level advisory lock on an idle connection; yield whether it was won."""
+        with self._engine.connect() as connection:
+            # Autocommit: the lock is held by the session, with no transaction left open.
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+            won = bool(connection.scalar(select(func.pg_try_advisory_lock(key))))
+            try:
+                yield won
+            finally:
+                if won:
+                    _unlock(connection, key)
 
-    def latest_period(self, name: str) -> datetime | None:
-        """The newest period recorded for this kind of event."""
+    def latest_period(self, name: str, ucid: str) -> datetime | None:
+        """The newest period recorded for this kind of event and installation."""
         with self._engine.connect() as connection:
             latest: datetime | None = connection.scalar(
-                select(func.max(outbox.c.period)).where(outbox.c.event == name)
+                select(func.max(outbox.c.period)).where(
+                    outbox.c.event == name, outbox.c.distinct_id == ucid
+                )
             )
         return latest
 
-    def status_of(self, name: str, period: datetime) -> str | None:
-        """The status of the `name` event of `period`, or None if it was never recorded."""
+    def status_of(self, name: str, ucid: str, period: datetime) -> str | None:
+        """The status of the `name` event of `ucid` and `period`, or None if never recorded."""
         with self._engine.connect() as connection:
             status: str | None = connection.scalar(
-                select(outbox.c.status).where(outbox.c.event == name, outbox.c.period == period)
+                select(outbox.c.status).where(
+                    outbox.c.event == name,
+                    outbox.c.distinct_id == ucid,
+                    outbox.c.period == period,
+                )
             )
         return status
 
-    def latest(self, name: str) -> RowMapping | None:
-        """The newest recorded event of this kind: its period, status and sent_at."""
+    def latest(self, name: str, ucid: str | None = None) -> RowMapping | None:
+        """The newest recorded event of this kind (of one installation, if given)."""
+        query = (
+            select(outbox.c.period, outbox.c.status, outbox.c.sent_at)
+            .where(outbox.c.event == name)
+            .order_by(outbox.c.period.desc())
+            .limit(1)
+        )
+        if ucid is not None:
+            query = query.where(outbox.c.distinct_id == ucid)
         with self._engine.connect() as connection:
-            return (
-                connection.execute(
-                    select(outbox.c.period, outbox.c.status, outbox.c.sent_at)
-                    .where(outbox.c.event == name)
-                    .order_by(outbox.c.period.desc())
-                    .limit(1)
-                )
-                .mappings()
-                .first()
-            )
+            return connection.execute(query).mappings().first()
 
     def status_counts(self) -> dict[str, int]:
         """How many events are in each status."""
@@ -159,44 +199,82 @@ class Outbox:
             ).all()
         return {status: int(count) for status, count in rows}
 
-    def deliver(self, sink: EventSink, *, ignore_backoff: bool = False) -> DeliveryReport:
+    def deliver(
+        self,
+        sink: EventSink,
+        *,
+        ignore_backoff: bool = False,
+        observe: Observer = _ignore,
+        progress: Callable[[], None] = lambda: None,
+    ) -> DeliveryReport:
         """Try every due pending event once, oldest first; return what happened."""
         report = DeliveryReport()
-        attempted: list[UUID] = []
-        while True:
-            with self._engine.begin() as connection:
-                now = self._clock()
-                query = (
-                    select(outbox)
-                    .where(outbox.c.status == "pending", outbox.c.uuid.not_in(attempted))
-                    .order_by(outbox.c.timestamp, outbox.c.uuid)
-                    .limit(1)
-                    .with_for_update(skip_locked=True)
-                )
-                if not ignore_backoff:
-                    query = query.where(outbox.c.next_attempt_at <= now)
-                row = connection.execute(query).mappings().first()
-                if row is None:
-                    break
-                attempted.append(row["uuid"])
-                # The row stays locked while the request is in flight: no replica can claim it.
-                self._attempt(connection, row, sink, now, report)
+        attempted: set[UUID] = set()
+        with self._engine.connect() as connection:
+            # Autocommit: each read and each update commits at once; only a session lock on the
+            # event is held while PostHog is called.
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+            while keys := self._due(connection, attempted, ignore_backoff=ignore_backoff):
+                for key in keys:
+                    attempted.add(key)
+                    self._claim_and_attempt(connection, key, sink, report, observe)
+                    progress()
         report.next_due = self.next_due()
         return report
+
+    def _due(
+        self, connection: Connection, attempted: set[UUID], *, ignore_backoff: bool
+    ) -> list[UUID]:
+        query = (
+            select(outbox.c.uuid)
+            .where(outbox.c.status == "pending", outbox.c.uuid.not_in(attempted))
+            .order_by(outbox.c.timestamp, outbox.c.uuid)
+            .limit(_PAGE)
+        )
+        if not ignore_backoff:
+            query = query.where(outbox.c.next_attempt_at <= self._clock())
+        return list(connection.scalars(query))
+
+    def _claim_and_attempt(
+        self,
+        connection: Connection,
+        key: UUID,
+        sink: EventSink,
+        report: DeliveryReport,
+        observe: Observer,
+    ) -> None:
+        lock = _uuid_lock(key)
+        if not connection.scalar(select(func.pg_try_advisory_lock(lock))):
+            report.busy += 1  # another replica is sending it right now
+            return
+        try:
+            # Read again under the claim: another replica may have sent it since the page was read.
+            row = (
+                connection.execute(
+                    select(outbox).where(outbox.c.uuid == key, outbox.c.status == "pending")
+                )
+                .mappings()
+                .first()
+            )
+            if row is not None:
+                self._attempt(connection, row, sink, report, observe)
+        finally:
+            _unlock(connection, lock)
 
     def _attempt(
         self,
         connection: Connection,
         row: RowMapping,
         sink: EventSink,
-        now: datetime,
         report: DeliveryReport,
+        observe: Observer,
     ) -> None:
         event = _event_from_row(row)
         fields = {"event_name": event.name, "uuid": str(event.uuid)}
         key = row["uuid"]
+        now = self._clock()
         if now - event.period > self._policy.max_age.get(event.name, timedelta.max):
-            self._set(connection, key, status="expired", last_error="older than max age")
+            self._set(connection, key, status=EXPIRED, last_error="older than its maximum age")
             log.warning(
                 "event expired undelivered",
                 **fields,
@@ -204,6 +282,7 @@ class Outbox:
                 last_error=row["last_error"],
             )
             report.expired.append(event.name)
+            observe(EXPIRED, event.name)
             return
         try:
             sink.send(event)
@@ -212,28 +291,32 @@ class Outbox:
             log.error("event rejected; set aside as dead", **fields, reason=str(exc))
             report.dead.append(event.name)
             report.failure_kinds.append("rejected")
+            observe("rejected", event.name)
         except DeliveryError as exc:
             attempts = row["attempts"] + 1
             retry_at = now + self._policy.delay(attempts)
             self._set(connection, key, last_error=str(exc), tried=True, next_attempt_at=retry_at)
-            # A refused key needs a person; a network blip does not.
-            emit = log.error if isinstance(exc, AuthenticationError) else log.warning
+            kind = _kind(exc)
+            # A refused key or a wrong host needs a person; a network blip does not.
+            emit = log.warning if kind == "transient" else log.error
             emit(
                 "delivery failed; will retry",
                 **fields,
                 attempts=attempts,
+                kind=kind,
                 reason=str(exc),
                 retry_at=retry_at.isoformat(),
             )
             report.failed.append(event.name)
-            auth = isinstance(exc, AuthenticationError)
-            report.failure_kinds.append("authentication" if auth else "transient")
+            report.failure_kinds.append(kind)
+            observe(kind, event.name)
         else:
             self._set(
-                connection, key, status="sent", last_error=None, tried=True, sent_at=self._clock()
+                connection, key, status=SENT, last_error=None, tried=True, sent_at=self._clock()
             )
             log.info("event delivered", **fields, sink=sink.name)
             report.sent.append(event)
+            observe(SENT, event.name)
 
     def next_due(self) -> datetime | None:
         """When the earliest pending event is due, or None if nothing is pending."""
@@ -249,12 +332,41 @@ class Outbox:
             values["attempts"] = outbox.c.attempts + 1
         if values.get("last_error"):  # an exception's text may quote a URL or a key
             values["last_error"] = logs.mask(values["last_error"])
-        connection.execute(update(outbox).where(outbox.c.uuid == key).values(**values))
+        # Only a pending row changes: an outcome is never written over another replica's.
+        pending = (outbox.c.uuid == key) & (outbox.c.status == "pending")
+        connection.execute(update(outbox).where(pending).values(**values))
 
 
-def _period_lock(name: str, period: datetime) -> int:
-    """A stable 64-bit advisory lock key for one event kind and period."""
-    digest = hashlib.blake2b(f"{name}|{period.isoformat()}".encode(), digest_size=8).digest()
+# Due events are read a page at a time: a backlog of weeks is never loaded at once.
+_PAGE = 50
+
+
+def _kind(exc: DeliveryError) -> str:
+    if isinstance(exc, AuthenticationError):
+        return "authentication"
+    if isinstance(exc, MisconfiguredError):
+        return "configuration"
+    return "transient"
+
+
+def _unlock(connection: Connection, key: int) -> None:
+    # If the connection is gone, the session's locks went with it.
+    with suppress(DBAPIError):
+        connection.scalar(select(func.pg_advisory_unlock(key)))
+
+
+def _event_lock(name: str, ucid: str, period: datetime) -> int:
+    """A stable 64-bit advisory lock key for one event of one installation and period."""
+    return _lock_key(f"record|{name}|{ucid}|{period.isoformat()}")
+
+
+def _uuid_lock(key: UUID) -> int:
+    """A stable 64-bit advisory lock key for sending one event."""
+    return _lock_key(f"send|{key}")
+
+
+def _lock_key(text: str) -> int:
+    digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
 
 

@@ -19,7 +19,7 @@ from . import events, metrics, migrate
 from .database import Unavailable, first_line
 from .events import Event, EventName, Versions
 from .identity import resolve_ucid, stored_ucid
-from .outbox import DeliveryReport, Outbox
+from .outbox import DeliveryReport, Observer, Outbox
 from .schedule import Clock, Schedule
 from .sinks import EventSink
 from .tables import STATUSES
@@ -50,6 +50,7 @@ class Plan:
     schema: str
     migrate_on_start: bool
     grace: timedelta = timedelta(hours=1)
+    collect_deadline: timedelta = timedelta(hours=6)
 
 
 class Telemetry:
@@ -119,19 +120,28 @@ class Telemetry:
             return self._ucid
 
     def record_summary(self, slot: datetime) -> Event | None:
-        """Record the Summary of `slot` unless it is already recorded; return it if recorded."""
+        """Record the Summary of `slot` unless it is already recorded; return it if recorded.
+
+        Raises metrics.TransientCollectError while a count fails for a passing cause and the slot
+        is younger than the collect deadline.
+        """
         # The counts are read only by the replica that records: the others skip the query.
-        return self.outbox.record_once(EventName.SUMMARY, slot, lambda: self.build_summary(slot))
+        return self.outbox.record_once(
+            EventName.SUMMARY, self.ucid, slot, lambda: self.build_summary(slot)
+        )
 
     def record_heartbeat(self, slot: datetime) -> Event | None:
         """Record the Heartbeat of `slot` unless it is already recorded; return it if recorded."""
         return self.outbox.record_once(
-            EventName.HEARTBEAT, slot, lambda: self.build_heartbeat(slot)
+            EventName.HEARTBEAT, self.ucid, slot, lambda: self.build_heartbeat(slot)
         )
 
     def build_summary(self, slot: datetime) -> Event:
         """The Summary of `slot`, counting the 24 hours that end at it."""
-        counts = metrics.collect(self._orchestrator, metrics.Window.ending_at(slot))
+        give_up = self._clock() - slot >= self.plan.collect_deadline
+        counts = metrics.collect(
+            self._orchestrator, metrics.Window.ending_at(slot), give_up=give_up
+        )
         return events.summary(self.ucid, self.versions(), slot, counts)
 
     def build_heartbeat(self, slot: datetime) -> Event:
@@ -143,7 +153,7 @@ class Telemetry:
         latest = self.plan.summary.latest_slot(now)
         if latest is None:
             return []
-        recorded = self.outbox.latest_period(EventName.SUMMARY)
+        recorded = self.outbox.latest_period(EventName.SUMMARY, self.ucid)
         if recorded is None:
             return [latest]  # a first start reports the current period, not history
         horizon = now - self.plan.summary_max_age
@@ -159,19 +169,28 @@ class Telemetry:
                 )
         return list(self.plan.summary.slots_between(max(recorded, horizon), now))
 
-    def catch_up(self, *, heartbeat: bool = True) -> list[Event]:
-        """Record every missed Summary and the current Heartbeat; return what was recorded."""
+    def catch_up(
+        self, *, heartbeat: bool = True, progress: Callable[[], None] = lambda: None
+    ) -> list[Event]:
+        """Record the current Heartbeat and every missed Summary; return what was recorded.
+
+        The Heartbeat comes first: it never reads the orchestrator, so a failing count cannot
+        hold it back. Summaries are recorded oldest first and the first failure stops the rest,
+        so no period is ever skipped over.
+        """
         now = self._clock()
         recorded: list[Event] = []
-        for slot in self.missed_summary_slots(now):
-            summary = self.record_summary(slot)
-            if summary is not None:
-                recorded.append(summary)
         heartbeat_slot = self.plan.heartbeat.latest_slot(now) if heartbeat else None
         if heartbeat_slot is not None:
             event = self.record_heartbeat(heartbeat_slot)
             if event is not None:
                 recorded.append(event)
+            progress()
+        for slot in self.missed_summary_slots(now):
+            summary = self.record_summary(slot)
+            if summary is not None:
+                recorded.append(summary)
+            progress()
         return recorded
 
     def record_installer_event(self, name: EventName) -> Event:
@@ -180,9 +199,20 @@ class Telemetry:
         self.outbox.record(event)
         return event
 
-    def deliver(self, *, ignore_backoff: bool = False) -> DeliveryReport:
+    def deliver(
+        self,
+        *,
+        ignore_backoff: bool = False,
+        observe: Observer | None = None,
+        progress: Callable[[], None] = lambda: None,
+    ) -> DeliveryReport:
         """Send everything due through the sink."""
-        report = self.outbox.deliver(self.sink, ignore_backoff=ignore_backoff)
+        report = self.outbox.deliver(
+            self.sink,
+            ignore_backoff=ignore_backoff,
+            observe=observe or (lambda outcome, name: None),
+            progress=progress,
+        )
         self._after_delivery(report)
         return report
 
@@ -192,7 +222,8 @@ class Telemetry:
         if not migrate.is_at_head(self._state, self.plan.schema):
             unmigrated = f"schema {self.plan.schema!r} is not migrated to {migrate.HEAD}"
             return Status(None, None, {}, {}, [unmigrated])
-        last = self.outbox.latest(EventName.SUMMARY)
+        ucid = self._known_ucid()
+        last = self.outbox.latest(EventName.SUMMARY, ucid) if ucid else None
         counts = self.outbox.status_counts()
         due = self.outbox.next_due()
         overdue: list[str] = []
@@ -204,7 +235,7 @@ class Telemetry:
         if due is not None and now - due > self.plan.grace:
             overdue.append(f"pending events have been due since {due.isoformat()}")
         return Status(
-            ucid=self._known_ucid(),
+            ucid=ucid,
             last_summary=dict(last) if last is not None else None,
             outbox={name: counts.get(name, 0) for name in STATUSES},
             next_runs={

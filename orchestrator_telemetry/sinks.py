@@ -4,8 +4,9 @@ A sink's `send` returns normally only when the event was accepted; otherwise it 
 
     DeliveryError                 the event was not accepted
     ├── TransientError            try again later (5xx, 429, timeout, connection refused)
-    ├── AuthenticationError       the API key was refused (401, 403); retried, and logged loudly
-    └── RejectedError             can never succeed as it is (other 4xx); set aside as dead
+    │   ├── AuthenticationError   the API key was refused (401, 403); kept, and logged loudly
+    │   └── MisconfiguredError    the host answered as no PostHog would (404, 405, 407, ...); kept
+    └── RejectedError             this payload can never be accepted (400, 413, 422); set aside
 """
 
 from __future__ import annotations
@@ -36,8 +37,12 @@ class AuthenticationError(TransientError):
     """The API key was refused; the event is kept, since the key can be fixed."""
 
 
+class MisconfiguredError(TransientError):
+    """The endpoint answered as no PostHog capture API would: a wrong host or a proxy in the way."""
+
+
 class RejectedError(DeliveryError):
-    """The request can never succeed as it is."""
+    """PostHog said this payload can never be accepted."""
 
 
 class EventSink(Protocol):
@@ -85,7 +90,8 @@ class PosthogSink:
                 uuid=str(event.uuid),
             )
         except APIError as exc:
-            raise _classify(exc, self._key_source) from None
+            status = exc.status if isinstance(exc.status, int) else 0
+            raise classify(status, str(exc.message), self._key_source) from None
         except requests.RequestException as exc:
             raise TransientError(f"{type(exc).__name__}: cannot reach PostHog") from None
         except Exception as exc:  # noqa: BLE001 - the client's failure must not stall the outbox
@@ -99,18 +105,30 @@ class PosthogSink:
         self._client.shutdown()
 
 
-def _classify(exc: APIError, key_source: str) -> DeliveryError:
-    status = exc.status if isinstance(exc.status, int) else 0
-    detail = f"HTTP {exc.status}: {str(exc.message)[:200]}"
-    if status in (401, 403):
+# Only these answers speak of the payload itself; anything else may be cured by a fix elsewhere.
+_PAYLOAD_REJECTED = frozenset({400, 413, 422})
+_KEY_REFUSED = frozenset({401, 403})
+
+
+def classify(status: int, message: str, key_source: str) -> DeliveryError:
+    """The failure an HTTP answer from the capture endpoint means (status 0: no answer)."""
+    detail = f"HTTP {status}: {message[:200]}"
+    if status in _KEY_REFUSED:
         return AuthenticationError(f"{detail}; check posthog.api_key (set by {key_source})")
-    if status == 429 or status >= 500 or status == 0:
+    if status in _PAYLOAD_REJECTED:
+        return RejectedError(detail)
+    if status in {0, 429} or status >= 500:
         return TransientError(detail)
-    return RejectedError(detail)
+    # A mistyped posthog.host or a proxy answers like this: the events wait for the fix.
+    return MisconfiguredError(f"{detail}; check posthog.host and any proxy between")
 
 
 class LazySink:
-    """Builds its sink on the first send, so a key fetched over the network is asked for late."""
+    """Builds its sink on the first send, so a key fetched over the network is asked for late.
+
+    A sink whose key PostHog refuses is dropped, so the next send builds it anew: a key fetched
+    from Devtron's endpoint may have been rotated since.
+    """
 
     def __init__(self, name: str, build: Callable[[], EventSink], quiet: float = 60.0) -> None:
         self.name = name
@@ -133,7 +151,15 @@ class LazySink:
                     self._failed = (time.monotonic(), exc)
                     raise
             sink = self._sink
-        sink.send(event)
+        try:
+            sink.send(event)
+        except AuthenticationError as exc:
+            with self._lock:
+                if self._sink is sink:
+                    # Asked again after the quiet period, not for every event of this pass.
+                    self._sink, self._failed = None, (time.monotonic(), exc)
+            sink.close()
+            raise
 
     def close(self) -> None:
         """Close the sink if it was ever built."""

@@ -53,8 +53,9 @@ outbox = Table(
     Column("last_error", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("sent_at", DateTime(timezone=True)),
-    # The guarantee "one event per kind and period" lives in the database, not in a lock.
-    UniqueConstraint("event", "period", name="outbox_one_per_period"),
+    # The guarantee "one event per kind, installation and period" lives in the database, not in a
+    # lock: two installations sharing a state database never take each other's periods.
+    UniqueConstraint("event", "distinct_id", "period", name="outbox_one_per_installation_period"),
     CheckConstraint("status IN ('pending', 'sent', 'dead', 'expired')", name="outbox_status_known"),
     Index(
         "outbox_due",

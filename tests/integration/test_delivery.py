@@ -338,3 +338,88 @@ def test_an_event_past_its_max_age_expires_unsent(
     assert server.requests == []
     assert box.deliver(sink, ignore_backoff=True).sent == []
     assert server.requests == []
+
+
+# Every answer, classified ---------------------------------------------------------------------
+
+PAYLOAD_REFUSED = (400, 413, 422)
+KEY_REFUSED = (401, 403)
+NOT_POSTHOG = (404, 405, 407, 408, 409, 410, 421, 451)
+PASSING = (429, 500, 502, 503, 504)
+
+
+@pytest.mark.parametrize("status", PAYLOAD_REFUSED)
+def test_only_an_answer_about_the_payload_sets_an_event_aside(
+    status: int, box: Outbox, sink: PosthogSink, server: CaptureServer, state: Engine
+) -> None:
+    event = a_summary()
+    box.record(event)
+    server.respond_with(Reply.error(status))
+
+    report = box.deliver(sink)
+
+    assert report.dead == ["Summary"]
+    assert report.failure_kinds == ["rejected"]
+    assert row_of(state, event)["status"] == "dead"
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [(status, "authentication") for status in KEY_REFUSED]
+    + [(status, "configuration") for status in NOT_POSTHOG]
+    + [(status, "transient") for status in PASSING],
+)
+def test_every_other_answer_keeps_the_event_and_the_fix_delivers_it(
+    status: int,
+    kind: str,
+    *,
+    box: Outbox,
+    sink: PosthogSink,
+    server: CaptureServer,
+    state: Engine,
+) -> None:
+    """A mistyped posthog.host answers 404: the events must wait for the fix, not die."""
+    event = a_summary()
+    box.record(event)
+    server.respond_with(Reply.error(status))
+
+    with structlog.testing.capture_logs() as logged:
+        failed = box.deliver(sink)
+    fixed = box.deliver(sink, ignore_backoff=True)
+
+    assert failed.failure_kinds == [kind]
+    [line] = [entry for entry in logged if entry["event"] == "delivery failed; will retry"]
+    assert line["kind"] == kind
+    assert line["log_level"] == ("warning" if kind == "transient" else "error")
+    assert [sent.uuid for sent in fixed.sent] == [event.uuid]
+    assert row_of(state, event)["status"] == "sent"
+
+
+def test_each_outcome_is_observed_the_moment_it_is_stored(
+    state: Engine, sink: PosthogSink, server: CaptureServer, clock: MutableClock
+) -> None:
+    policy = RetryPolicy(max_age={"Summary": timedelta(days=7), "Heartbeat": timedelta(hours=1)})
+    box = Outbox(state, clock, policy)
+    box.record(a_summary())
+    box.record(a_heartbeat())
+    box.record(events.heartbeat(UCID, VERSIONS, HEARTBEAT_SLOT - timedelta(hours=6)))
+    server.respond_with(Reply.error(503))
+    seen: list[tuple[str, str]] = []
+
+    box.deliver(sink, observe=lambda outcome, name: seen.append((outcome, name)))
+
+    assert seen == [("expired", "Heartbeat"), ("transient", "Summary"), ("sent", "Heartbeat")]
+
+
+def test_a_backlog_of_weeks_is_delivered_in_one_pass_oldest_first(
+    state: Engine, sink: PosthogSink, server: CaptureServer, clock: MutableClock
+) -> None:
+    box = Outbox(state, clock, RetryPolicy(max_age={}))  # nothing expires
+    slots = [HEARTBEAT_SLOT - timedelta(hours=6 * n) for n in range(120)]  # past one page
+    for slot in slots:
+        box.record(events.heartbeat(UCID, VERSIONS, slot))
+
+    report = box.deliver(sink)
+
+    assert len(report.sent) == 120
+    assert [datetime.fromisoformat(e["timestamp"]) for e in server.events] == sorted(slots)

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -37,6 +37,7 @@ METRIC_NAMES = (
     "orchestrator_telemetry_last_success_timestamp_seconds",
     "orchestrator_telemetry_outbox_events",
     "orchestrator_telemetry_send_failures_total",
+    "orchestrator_telemetry_events_delivered_total",
     "orchestrator_telemetry_last_summary_count",
 )
 
@@ -176,10 +177,13 @@ def test_readyz_is_503_until_a_run_succeeded_and_after_a_failed_database_probe(
 
 def test_metrics_is_prometheus_text_with_every_documented_metric(served: Served) -> None:
     monitor = served.monitor
-    delivered_at = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
     monitor.observe_run("startup", "ok", 0.2)
     monitor.observe_run("heartbeat", "failed", 3.0)
-    monitor.observe_delivery(["Summary"], ["transient", "transient"], [], delivered_at)
+    before = time.time()
+    monitor.observe_outcome("sent", "Summary")
+    after = time.time()
+    monitor.observe_outcome("transient", "Heartbeat")
+    monitor.observe_outcome("transient", "Heartbeat")
     monitor.observe_outbox({"pending": 2, "sent": 5}, utc_now())
     monitor.observe_summary({"userCount": 4, "clusterCount": -1})
 
@@ -196,12 +200,10 @@ def test_metrics_is_prometheus_text_with_every_documented_metric(served: Served)
     assert sample_value(found, runs, job="heartbeat", outcome="failed") == 1.0
     duration = "orchestrator_telemetry_run_duration_seconds_count"
     assert sample_value(found, duration, job="heartbeat") == 1.0
-    assert (
-        sample_value(
-            found, "orchestrator_telemetry_last_success_timestamp_seconds", event="Summary"
-        )
-        == delivered_at.timestamp()
-    )
+    last_success = "orchestrator_telemetry_last_success_timestamp_seconds"
+    assert before <= (sample_value(found, last_success, event="Summary") or 0) <= after
+    delivered = "orchestrator_telemetry_events_delivered_total"
+    assert sample_value(found, delivered, event="Summary") == 1.0
     outbox = "orchestrator_telemetry_outbox_events"
     assert sample_value(found, outbox, status="pending") == 2.0
     assert sample_value(found, outbox, status="sent") == 5.0

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import structlog.testing
 from sqlalchemy import Engine
 
 from orchestrator_telemetry import migrate
@@ -32,9 +33,32 @@ def test_generated_ids_have_devtrons_format() -> None:
     assert len(ids) == 200
 
 
-def test_a_configured_ucid_wins_and_is_not_stored(state: Engine) -> None:
-    assert resolve_ucid("abcdefgh12345678", state) == "abcdefgh12345678"
-    assert stored_ucid(state) is None
+def test_a_configured_ucid_wins_and_is_stored_quietly(state: Engine) -> None:
+    with structlog.testing.capture_logs() as logged:
+        resolved = resolve_ucid("abcdefgh12345678", state)
+
+    assert resolved == "abcdefgh12345678"
+    assert stored_ucid(state) == "abcdefgh12345678"
+    assert not [line for line in logged if line["log_level"] == "error"]
+
+
+def test_a_start_resolving_another_ucid_uses_it_and_names_both_in_an_error(state: Engine) -> None:
+    generated = resolve_ucid(None, state)
+
+    with structlog.testing.capture_logs() as logged:
+        resolved = resolve_ucid("abcdefgh12345678", state)
+
+    assert resolved == "abcdefgh12345678"
+    assert stored_ucid(state) == "abcdefgh12345678"
+    [error] = [line for line in logged if line["log_level"] == "error"]
+    assert (error["stored_ucid"], error["resolved_ucid"]) == (generated, "abcdefgh12345678")
+
+
+def test_a_ucid_from_the_configmap_is_stored_like_a_configured_one(state: Engine) -> None:
+    resolved = resolve_ucid(None, state, configmap=lambda generate: "fromconfigmap000")
+
+    assert resolved == "fromconfigmap000"
+    assert stored_ucid(state) == "fromconfigmap000"
 
 
 def test_the_first_start_generates_and_stores_an_id_that_restarts_reuse(state: Engine) -> None:

@@ -25,7 +25,14 @@ from sqlalchemy.exc import DBAPIError
 from orchestrator_telemetry.config import DatabaseSettings
 from orchestrator_telemetry.database import Unavailable
 from orchestrator_telemetry.database import orchestrator_engine as build_orchestrator_engine
-from orchestrator_telemetry.metrics import FAILED, METRICS, Window, collect, summary_statement
+from orchestrator_telemetry.metrics import (
+    FAILED,
+    METRICS,
+    TransientCollectError,
+    Window,
+    collect,
+    summary_statement,
+)
 from orchestrator_telemetry.sandbox.demo import as_summary
 from orchestrator_telemetry.sandbox.devtron import load_sample_data
 from orchestrator_telemetry.sandbox.postgres import free_port
@@ -660,21 +667,39 @@ def test_a_count_the_schema_cannot_answer_is_minus_one_and_the_others_are_correc
     assert counts == expected | dict.fromkeys(failing, FAILED)
 
 
-def test_a_count_that_times_out_is_minus_one_and_the_others_are_correct(
+def test_a_count_that_times_out_fails_the_collection_for_now_instead_of_reporting_minus_one(
     orchestrator_db_url: str, orchestrator_engine: Engine, devtron: Devtron
 ) -> None:
+    """A lock held by a Devtron migration passes: a -1 recorded for it would stay forever."""
     expected = devtron.sample_installation()
     settings = DatabaseSettings(application_name=unique_application_name(), statement_timeout=0.5)
     with engine_under_test(orchestrator_db_url, settings) as engine:
         with orchestrator_engine.connect() as locker:
             # Held until rollback: every read of `cluster` waits for it, until its timeout.
             locker.exec_driver_sql("LOCK TABLE public.cluster IN ACCESS EXCLUSIVE MODE")
-            counts = summary_at(engine)
+            with pytest.raises(TransientCollectError) as failed:
+                summary_at(engine)
             locker.rollback()
         unlocked = summary_at(engine)
 
-    assert counts == expected | {"clusterCount": FAILED}
+    assert "statement timeout" in str(failed.value)
     assert unlocked == expected
+
+
+def test_past_its_deadline_a_count_that_still_times_out_is_minus_one_and_the_others_correct(
+    orchestrator_db_url: str, orchestrator_engine: Engine, devtron: Devtron
+) -> None:
+    expected = devtron.sample_installation()
+    settings = DatabaseSettings(application_name=unique_application_name(), statement_timeout=0.5)
+    with (
+        engine_under_test(orchestrator_db_url, settings) as engine,
+        orchestrator_engine.connect() as locker,
+    ):
+        locker.exec_driver_sql("LOCK TABLE public.cluster IN ACCESS EXCLUSIVE MODE")
+        counts = collect(engine, Window.ending_at(SLOT), give_up=True)
+        locker.rollback()
+
+    assert counts == expected | {"clusterCount": FAILED}
 
 
 @pytest.fixture

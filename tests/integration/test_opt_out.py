@@ -23,7 +23,7 @@ import structlog
 import yaml
 from sqlalchemy import Engine, text
 
-from orchestrator_telemetry.access import OptOut, session
+from orchestrator_telemetry.access import OptOut, attempt_timeout, session
 from orchestrator_telemetry.sandbox.demo import as_summary
 from orchestrator_telemetry.sandbox.devtron import load_sample_data
 from orchestrator_telemetry.sandbox.postgres import free_port
@@ -320,7 +320,7 @@ def test_the_opt_out_answer_is_cached_and_asked_again_when_the_cache_expires() -
         lookup = OptOut(
             devtron.opt_out_url,
             cache=timedelta(hours=24),
-            timeout=5.0,
+            timeout=(5.0, 5.0),
             http=http,
             clock=lambda: now[0],
         )
@@ -339,12 +339,13 @@ def test_the_opt_out_answer_is_cached_and_asked_again_when_the_cache_expires() -
 
 
 def test_an_opt_out_lookup_that_does_not_answer_in_time_does_not_opt_out() -> None:
-    with FakeDevtronApi(opted_out=True) as devtron, session(retries=0) as http:
+    deadline = 2.0
+    with FakeDevtronApi(opted_out=True) as devtron, session(deadline) as http:
         devtron.fail("opt-out", 200, delay=5.0)  # correct, and far too late
         lookup = OptOut(
             devtron.opt_out_url,
             cache=timedelta(hours=24),
-            timeout=0.3,
+            timeout=attempt_timeout(deadline, 5.0),
             http=http,
             clock=utc_now,
         )
@@ -355,9 +356,31 @@ def test_an_opt_out_lookup_that_does_not_answer_in_time_does_not_opt_out() -> No
         elapsed = time.monotonic() - started
 
     assert answer is False
-    assert elapsed < 4.0  # generous: the answer would have come after 5 s
+    assert elapsed < deadline + 0.5  # the answer would have come after 5 s
     [warning] = [entry for entry in logged if entry["log_level"] == "warning"]
     assert warning["error"] in {"ReadTimeout", "ConnectionError"}
+
+
+def test_an_opt_out_lookup_asked_to_retry_after_six_hours_still_ends_within_its_deadline() -> None:
+    """urllib3 alone would sleep the whole Retry-After, six hours, inside the daemon's run."""
+    deadline = 2.0
+    with FakeDevtronApi(opted_out=True) as devtron, session(deadline) as http:
+        devtron.fail("opt-out", 503, retry_after=6 * 3600)
+        lookup = OptOut(
+            devtron.opt_out_url,
+            cache=timedelta(hours=24),
+            timeout=attempt_timeout(deadline, 5.0),
+            http=http,
+            clock=utc_now,
+        )
+
+        started = time.monotonic()
+        answer = lookup.opted_out(UCID)
+        elapsed = time.monotonic() - started
+
+    assert answer is False
+    assert elapsed < deadline
+    assert len(devtron.opt_out_requests) == 4  # the first try and three retries, all in time
 
 
 # proxies -----------------------------------------------------------------------------------

@@ -5,18 +5,29 @@ from __future__ import annotations
 import json
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from tests.support.http import MAX_DELAY_SECONDS, JsonReply, LocalServer, RequestHandler, phrase
 
-__all__ = ["BATCH_PATH", "MAX_DELAY_SECONDS", "CaptureServer", "CapturedRequest", "Reply"]
+__all__ = [
+    "BATCH_PATH",
+    "HANG_UP",
+    "MAX_DELAY_SECONDS",
+    "CaptureServer",
+    "CapturedRequest",
+    "Reply",
+]
 
 BATCH_PATH = "/batch/"
 """The legacy (v0) capture endpoint the posthog client posts events to."""
 
 _ACCEPTED_BODY = '{"status": 1}'
+
+HANG_UP = 0
+"""The status recorded for a request the server closed the connection on, unanswered."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +50,11 @@ class Reply(JsonReply):
         body = json.dumps({"type": "server_error", "code": "scripted", "detail": text})
         headers = () if retry_after is None else (("Retry-After", f"{retry_after:g}"),)
         return cls(status=status, body=body, headers=headers)
+
+    @classmethod
+    def hang_up(cls) -> Reply:
+        """Close the connection without answering, as a host that refuses the request does."""
+        return cls(status=HANG_UP)
 
     @classmethod
     def slow(cls, delay: float, status: int = 200) -> Reply:
@@ -83,6 +99,9 @@ class _Handler(RequestHandler["CaptureServer"]):
         reply = capture._admit(self.command, self.path, self.header_map(), body, malformed)
         if reply.delay > 0:
             capture._sleep(reply.delay)
+        if reply.status == HANG_UP:
+            self.close_connection = True
+            return
         self.send_json(reply)
 
 
@@ -119,6 +138,7 @@ class CaptureServer(LocalServer[CapturedRequest]):
             usage="`with CaptureServer()`",
         )
         self._replies: deque[Reply] = deque()
+        self._default: Callable[[], Reply] = Reply.ok
 
     # scripting ---------------------------------------------------------------------------
 
@@ -126,6 +146,11 @@ class CaptureServer(LocalServer[CapturedRequest]):
         """Queue replies, used one per `/batch/` request in order, after those already queued."""
         with self._lock:
             self._replies.extend(replies)
+
+    def answer_by(self, choose: Callable[[], Reply]) -> None:
+        """Answer with `choose()` whenever no scripted reply is queued (default: accept)."""
+        with self._lock:
+            self._default = choose
 
     @property
     def pending_replies(self) -> int:
@@ -197,4 +222,4 @@ class CaptureServer(LocalServer[CapturedRequest]):
             return Reply.error(400, "Malformed request data")
         if not body.get("api_key"):
             return Reply.error(401, "API key not provided.")
-        return self._replies.popleft() if self._replies else Reply.ok()
+        return self._replies.popleft() if self._replies else self._default()

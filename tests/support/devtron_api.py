@@ -83,6 +83,7 @@ class _Failure:
     status: int
     remaining: int | None
     delay: float
+    retry_after: float | None = None
 
 
 class _DevtronHandler(RequestHandler["FakeDevtronApi"]):
@@ -138,14 +139,21 @@ class FakeDevtronApi(LocalServer[DevtronRequest]):
     # scripting ---------------------------------------------------------------------------
 
     def fail(
-        self, route: Route, status: int = 503, *, times: int | None = None, delay: float = 0.0
+        self,
+        route: Route,
+        status: int = 503,
+        *,
+        times: int | None = None,
+        delay: float = 0.0,
+        retry_after: float | None = None,
     ) -> None:
         """Answer `route` with `status` the next `times` requests (None: until `recover`).
 
-        A status of 200 with a `delay` makes the route slow but correct.
+        A status of 200 with a `delay` makes the route slow but correct; `retry_after` adds a
+        `Retry-After` header to the failures.
         """
         with self._lock:
-            self._failures[route] = _Failure(status, times, delay)
+            self._failures[route] = _Failure(status, times, delay, retry_after)
 
     def recover(self, route: Route) -> None:
         """Answer `route` normally again."""
@@ -193,7 +201,12 @@ class FakeDevtronApi(LocalServer[DevtronRequest]):
             delay = failure.delay
             if failure.status != 200:
                 body = json.dumps({"code": failure.status, "status": phrase(failure.status)})
-                return JsonReply(failure.status, body, delay)
+                headers = (
+                    ()
+                    if failure.retry_after is None
+                    else (("Retry-After", f"{failure.retry_after:g}"),)
+                )
+                return JsonReply(failure.status, body, delay, headers)
         if route == "key":
             result: dict[str, Any] = {
                 "PosthogApiKey": base64.b64encode(self.api_key.encode()).decode()

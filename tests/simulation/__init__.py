@@ -1,0 +1,1 @@
+"""Deterministic simulation: the daemon through weeks of simulated time under faults."""
