@@ -159,7 +159,12 @@ def paths(server: CachedPostgres, database: str) -> list[PathFootprint]:
 
 def _precompile() -> None:
     """Compile every module ahead, as the image's build does."""
-    for where in (Path(sys.prefix), ROOT / "orchestrator_telemetry", ROOT / "bench"):
+    # The installed libraries as the image has them; this checkout's own modules in the default
+    # mode, whose .pyc files the interpreter still checks against later edits.
+    for where, mode in (
+        (Path(sys.prefix), "unchecked-hash"),
+        (ROOT / "orchestrator_telemetry", "timestamp"),
+    ):
         subprocess.run(
             [
                 sys.executable,
@@ -169,7 +174,7 @@ def _precompile() -> None:
                 "-j",
                 "0",
                 "--invalidation-mode",
-                "unchecked-hash",
+                mode,
                 str(where),
             ],
             check=False,
