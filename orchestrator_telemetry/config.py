@@ -60,6 +60,10 @@ def _postgres_url(value: SecretStr | None) -> SecretStr | None:
         ) from None
     if url.drivername not in _DRIVERS:
         raise ValueError(f"unsupported scheme {url.drivername!r}; use postgresql://")
+    if url.host is not None and "@" in url.host:
+        # An unescaped "@" in the password puts its tail in the host, which libpq's
+        # "could not translate host name" error would print where no redaction knows it.
+        raise ValueError("the host contains '@'; write an '@' in the password as %40")
     pinned = url.set(drivername="postgresql+psycopg2")
     return SecretStr(pinned.render_as_string(hide_password=False))
 

@@ -152,14 +152,14 @@ class Daemon:
                     reason=reason,
                 )
                 self._retry_soon()
+                self._refresh_outbox()
             except Exception as exc:  # a failed run must never stop the daemon
                 outcome, fields["error"] = "failed", f"{type(exc).__name__}: {exc}"
                 log.exception("job crashed", job=job)
                 self._retry_soon()
+                self._refresh_outbox()
             finally:
                 self._progress_at = None
-            # After a failed run too: the outbox may be readable when the orchestrator is not.
-            self._monitor.refresh_outbox(self._telemetry.outbox.status_counts, self._clock())
             seconds = time.monotonic() - started
             self._monitor.observe_run(job, outcome, seconds)
             emit = log.info if outcome in ("ok", "skipped") else log.warning
@@ -170,6 +170,10 @@ class Daemon:
                 duration_ms=round(seconds * 1000),
                 **fields,
             )
+
+    def _refresh_outbox(self) -> None:
+        """After a failed run too: the outbox may be readable when the orchestrator is not."""
+        self._monitor.refresh_outbox(self._telemetry.outbox.status_counts, self._clock())
 
     def _progress(self) -> None:
         self._progress_at = time.monotonic()
@@ -183,14 +187,18 @@ class Daemon:
             self._readiness.record(schema_at_head=True, database_ok=True, reason=reason)
             return "skipped", {"reason": reason}
         deferred: Unavailable | None = None
-        try:
-            fields = self._catch_up()
-        except Unavailable as exc:
-            # The orchestrator cannot be counted now (down, or a count failing for a while):
-            # what is already recorded, such as this run's Heartbeat, is still delivered.
-            deferred, fields = exc, {}
-        report = telemetry.deliver(observe=self._monitor.observe_outcome, progress=self._progress)
+        with telemetry.outbox.session():
+            try:
+                fields = self._catch_up()
+            except Unavailable as exc:
+                # The orchestrator cannot be counted now (down, or a count failing for a while):
+                # what is already recorded, such as this run's Heartbeat, is still delivered.
+                deferred, fields = exc, {}
+            report = telemetry.deliver(
+                observe=self._monitor.observe_outcome, progress=self._progress
+            )
         fields.update(_report_fields(report))
+        self._monitor.observe_outbox(report.counts, self._clock())
         if "counts" in fields:
             self._monitor.observe_summary(fields["counts"])
         self._schedule_retry(report.next_due)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -89,6 +90,7 @@ class DeliveryReport:
     expired: list[str] = field(default_factory=list)
     busy: int = 0
     next_due: datetime | None = None
+    counts: dict[str, int] = field(default_factory=dict)  # events by status, after the pass
 
 
 class Outbox:
@@ -98,6 +100,35 @@ class Outbox:
         self._engine = engine
         self._clock = clock
         self._policy = policy or RetryPolicy()
+        self._bound = threading.local()
+
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """Serve every call of this thread from one connection until the block ends.
+
+        A run records and delivers over a single connection to the state database, instead of
+        one per step; none is kept between runs.
+        """
+        if getattr(self._bound, "connection", None) is not None:
+            yield
+            return
+        with self._connect() as connection:
+            self._bound.connection = connection
+            try:
+                yield
+            finally:
+                self._bound.connection = None
+
+    @contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        """The session's connection, or a new one; autocommit, so no transaction stays open."""
+        bound: Connection | None = getattr(self._bound, "connection", None)
+        if bound is not None:
+            yield bound
+            return
+        with self._engine.connect() as connection:
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+            yield connection
 
     def record_once(
         self, name: str, ucid: str, period: datetime, build: Callable[[], Event]
@@ -108,18 +139,22 @@ class Outbox:
         event (and queries the orchestrator); one that loses, or finds it recorded, skips.
         """
         fields = {"event_name": name, "period": period.isoformat()}
-        with self._claim(_event_lock(name, ucid, period)) as claimed:
-            if not claimed:
+        with self._claim(_event_lock(name, ucid, period)) as connection:
+            if connection is None:
                 log.info("another replica is recording this event; skipped", **fields)
                 return None
-            if self.status_of(name, ucid, period) is not None:
+            if _status(connection, name, ucid, period) is not None:
                 log.info("event already recorded", **fields)
                 return None
             event = build()
-            return event if self.record(event) else None
+            return event if self._insert(connection, event) else None
 
     def record(self, event: Event) -> bool:
         """Store `event` unless it is already recorded for its installation and period."""
+        with self._connect() as connection:
+            return self._insert(connection, event)
+
+    def _insert(self, connection: Connection, event: Event) -> bool:
         statement = (
             pg_insert(outbox)
             .values(
@@ -133,8 +168,7 @@ class Outbox:
             )
             .on_conflict_do_nothing()
         )
-        with self._engine.begin() as connection:
-            inserted = connection.execute(statement).rowcount == 1
+        inserted = connection.execute(statement).rowcount == 1
         log.info(
             "event recorded" if inserted else "event already recorded",
             event_name=event.name,
@@ -144,21 +178,20 @@ class Outbox:
         return inserted
 
     @contextmanager
-    def _claim(self, key: int) -> Iterator[bool]:
-        """Try a session-level advisory lock on an idle connection; yield whether it was won."""
-        with self._engine.connect() as connection:
-            # Autocommit: the lock is held by the session, with no transaction left open.
-            connection.execution_options(isolation_level="AUTOCOMMIT")
+    def _claim(self, key: int) -> Iterator[Connection | None]:
+        """Try a session-level advisory lock; yield its idle connection if won, else None."""
+        # The lock is held by the session, with no transaction left open.
+        with self._connect() as connection:
             won = bool(connection.scalar(select(func.pg_try_advisory_lock(key))))
             try:
-                yield won
+                yield connection if won else None
             finally:
                 if won:
                     _unlock(connection, key)
 
     def latest_period(self, name: str, ucid: str) -> datetime | None:
         """The newest period recorded for this kind of event and installation."""
-        with self._engine.connect() as connection:
+        with self._connect() as connection:
             latest: datetime | None = connection.scalar(
                 select(func.max(outbox.c.period)).where(
                     outbox.c.event == name, outbox.c.distinct_id == ucid
@@ -168,15 +201,8 @@ class Outbox:
 
     def status_of(self, name: str, ucid: str, period: datetime) -> str | None:
         """The status of the `name` event of `ucid` and `period`, or None if never recorded."""
-        with self._engine.connect() as connection:
-            status: str | None = connection.scalar(
-                select(outbox.c.status).where(
-                    outbox.c.event == name,
-                    outbox.c.distinct_id == ucid,
-                    outbox.c.period == period,
-                )
-            )
-        return status
+        with self._connect() as connection:
+            return _status(connection, name, ucid, period)
 
     def latest(self, name: str, ucid: str | None = None) -> RowMapping | None:
         """The newest recorded event of this kind (of one installation, if given)."""
@@ -188,16 +214,13 @@ class Outbox:
         )
         if ucid is not None:
             query = query.where(outbox.c.distinct_id == ucid)
-        with self._engine.connect() as connection:
+        with self._connect() as connection:
             return connection.execute(query).mappings().first()
 
     def status_counts(self) -> dict[str, int]:
         """How many events are in each status."""
-        with self._engine.connect() as connection:
-            rows = connection.execute(
-                select(outbox.c.status, func.count()).group_by(outbox.c.status)
-            ).all()
-        return {status: int(count) for status, count in rows}
+        with self._connect() as connection:
+            return _status_counts(connection)
 
     def deliver(
         self,
@@ -210,16 +233,24 @@ class Outbox:
         """Try every due pending event once, oldest first; return what happened."""
         report = DeliveryReport()
         attempted: set[UUID] = set()
-        with self._engine.connect() as connection:
-            # Autocommit: each read and each update commits at once; only a session lock on the
-            # event is held while PostHog is called.
-            connection.execution_options(isolation_level="AUTOCOMMIT")
-            while keys := self._due(connection, attempted, ignore_backoff=ignore_backoff):
+        # Each read and each update commits at once; only a session lock on the event is held
+        # while PostHog is called.
+        with self._connect() as connection:
+            failing: datetime | None = None
+            while failing is None and (
+                keys := self._due(connection, attempted, ignore_backoff=ignore_backoff)
+            ):
                 for key in keys:
                     attempted.add(key)
-                    self._claim_and_attempt(connection, key, sink, report, observe)
+                    failing = self._claim_and_attempt(connection, key, sink, report, observe)
                     progress()
-        report.next_due = self.next_due()
+                    if failing is not None:
+                        # The way out fails, not this event: the others would fail alike, each
+                        # after its own timeout. They wait for the same retry instead.
+                        _postpone_pending(connection, until=failing)
+                        break
+            report.next_due = _next_due(connection)
+            report.counts = _status_counts(connection)
         return report
 
     def _due(
@@ -242,11 +273,12 @@ class Outbox:
         sink: EventSink,
         report: DeliveryReport,
         observe: Observer,
-    ) -> None:
+    ) -> datetime | None:
+        """Attempt one event if no other replica is; return its retry time if the send failed."""
         lock = _uuid_lock(key)
         if not connection.scalar(select(func.pg_try_advisory_lock(lock))):
             report.busy += 1  # another replica is sending it right now
-            return
+            return None
         try:
             # Read again under the claim: another replica may have sent it since the page was read.
             row = (
@@ -256,8 +288,7 @@ class Outbox:
                 .mappings()
                 .first()
             )
-            if row is not None:
-                self._attempt(connection, row, sink, report, observe)
+            return None if row is None else self._attempt(connection, row, sink, report, observe)
         finally:
             _unlock(connection, lock)
 
@@ -268,7 +299,7 @@ class Outbox:
         sink: EventSink,
         report: DeliveryReport,
         observe: Observer,
-    ) -> None:
+    ) -> datetime | None:
         event = _event_from_row(row)
         fields = {"event_name": event.name, "uuid": str(event.uuid)}
         key = row["uuid"]
@@ -283,7 +314,7 @@ class Outbox:
             )
             report.expired.append(event.name)
             observe(EXPIRED, event.name)
-            return
+            return None
         try:
             sink.send(event)
         except RejectedError as exc:
@@ -292,6 +323,7 @@ class Outbox:
             report.dead.append(event.name)
             report.failure_kinds.append("rejected")
             observe("rejected", event.name)
+            return None
         except DeliveryError as exc:
             attempts = row["attempts"] + 1
             retry_at = now + self._policy.delay(attempts)
@@ -310,21 +342,17 @@ class Outbox:
             report.failed.append(event.name)
             report.failure_kinds.append(kind)
             observe(kind, event.name)
-        else:
-            self._set(
-                connection, key, status=SENT, last_error=None, tried=True, sent_at=self._clock()
-            )
-            log.info("event delivered", **fields, sink=sink.name)
-            report.sent.append(event)
-            observe(SENT, event.name)
+            return retry_at
+        self._set(connection, key, status=SENT, last_error=None, tried=True, sent_at=self._clock())
+        log.info("event delivered", **fields, sink=sink.name)
+        report.sent.append(event)
+        observe(SENT, event.name)
+        return None
 
     def next_due(self) -> datetime | None:
         """When the earliest pending event is due, or None if nothing is pending."""
-        with self._engine.connect() as connection:
-            due: datetime | None = connection.scalar(
-                select(func.min(outbox.c.next_attempt_at)).where(outbox.c.status == "pending")
-            )
-        return due
+        with self._connect() as connection:
+            return _next_due(connection)
 
     @staticmethod
     def _set(connection: Connection, key: UUID, *, tried: bool = False, **values: Any) -> None:
@@ -339,6 +367,36 @@ class Outbox:
 
 # Due events are read a page at a time: a backlog of weeks is never loaded at once.
 _PAGE = 50
+
+
+def _postpone_pending(connection: Connection, until: datetime) -> None:
+    """Make every pending event due no earlier than `until`, attempts unchanged."""
+    connection.execute(
+        update(outbox)
+        .where(outbox.c.status == "pending", outbox.c.next_attempt_at < until)
+        .values(next_attempt_at=until)
+    )
+
+
+def _status(connection: Connection, name: str, ucid: str, period: datetime) -> str | None:
+    status: str | None = connection.scalar(
+        select(outbox.c.status).where(
+            outbox.c.event == name, outbox.c.distinct_id == ucid, outbox.c.period == period
+        )
+    )
+    return status
+
+
+def _status_counts(connection: Connection) -> dict[str, int]:
+    rows = connection.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status))
+    return {status: int(count) for status, count in rows.all()}
+
+
+def _next_due(connection: Connection) -> datetime | None:
+    due: datetime | None = connection.scalar(
+        select(func.min(outbox.c.next_attempt_at)).where(outbox.c.status == "pending")
+    )
+    return due
 
 
 def _kind(exc: DeliveryError) -> str:

@@ -130,10 +130,17 @@ class LazySink:
     from Devtron's endpoint may have been rotated since.
     """
 
-    def __init__(self, name: str, build: Callable[[], EventSink], quiet: float = 60.0) -> None:
+    def __init__(
+        self,
+        name: str,
+        build: Callable[[], EventSink],
+        quiet: float = 60.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.name = name
         self._build = build
         self._quiet = quiet
+        self._monotonic = monotonic
         self._sink: EventSink | None = None
         self._failed: tuple[float, DeliveryError] | None = None
         self._lock = threading.Lock()
@@ -143,12 +150,12 @@ class LazySink:
         with self._lock:
             if self._sink is None:
                 # One failed build answers for a while: the rest of a pass does not ask again.
-                if self._failed is not None and time.monotonic() - self._failed[0] < self._quiet:
+                if self._failed is not None and self._monotonic() - self._failed[0] < self._quiet:
                     raise self._failed[1]
                 try:
                     self._sink = self._build()
                 except DeliveryError as exc:
-                    self._failed = (time.monotonic(), exc)
+                    self._failed = (self._monotonic(), exc)
                     raise
             sink = self._sink
         try:
@@ -157,7 +164,7 @@ class LazySink:
             with self._lock:
                 if self._sink is sink:
                     # Asked again after the quiet period, not for every event of this pass.
-                    self._sink, self._failed = None, (time.monotonic(), exc)
+                    self._sink, self._failed = None, (self._monotonic(), exc)
             sink.close()
             raise
 

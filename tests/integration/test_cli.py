@@ -19,14 +19,15 @@ from sqlalchemy import Engine, text
 from orchestrator_telemetry.sandbox.demo import as_summary
 from orchestrator_telemetry.sandbox.devtron import load_sample_data
 from orchestrator_telemetry.sandbox.postgres import free_port
-from orchestrator_telemetry.schedule import Schedule, utc_now
 from tests.support.capture import CaptureServer, Reply
 from tests.support.cli import API_KEY, cli_env, plain_url, run_cli
+from tests.support.slots import settled_schedules
 
 pytestmark = pytest.mark.integration
 
 SCHEMA = "orchestrator_telemetry"
-DEFAULT_SUMMARY_CRON = "0 0 * * *"
+# Every command run here reports these slots, whatever the time of day the suite runs.
+SCHEDULES = settled_schedules()
 
 
 @pytest.fixture
@@ -38,10 +39,8 @@ def server() -> Iterator[CaptureServer]:
 
 @pytest.fixture
 def summary_slot() -> datetime:
-    """The latest slot of the default Summary schedule: the one `once` reports."""
-    slot = Schedule(DEFAULT_SUMMARY_CRON).latest_slot(utc_now())
-    assert slot is not None
-    return slot
+    """The latest slot of the Summary schedule: the one `once` reports."""
+    return SCHEDULES.summary_slot
 
 
 @pytest.fixture
@@ -58,7 +57,7 @@ def env_for(database_url: str, server: CaptureServer, **variables: str) -> dict[
         OT_DATABASE_URL=plain_url(database_url),
         OT_POSTHOG_HOST=server.url,
         OT_POSTHOG_API_KEY=API_KEY,
-        **variables,
+        **{**SCHEDULES.env(), **variables},
     )
 
 
@@ -280,7 +279,6 @@ def test_once_runs_from_the_documented_yaml_file_alone(
     tmp_path: Path,
 ) -> None:
     ucid = "yamlc0nf1gucid42"
-    heartbeat_cron = "15 */2 * * *"
     config = tmp_path / "orchestrator-telemetry.yaml"
     config.write_text(
         yaml.safe_dump(
@@ -289,17 +287,14 @@ def test_once_runs_from_the_documented_yaml_file_alone(
                 "posthog": {"host": server.url, "api_key": API_KEY},
                 "identity": {"ucid": ucid},
                 "devtron": {"version": "v1-from-yaml", "server_version": "v1.29.4+k3s1"},
-                "schedule": {"summary": DEFAULT_SUMMARY_CRON, "heartbeat": heartbeat_cron},
+                "schedule": {"summary": SCHEDULES.summary, "heartbeat": SCHEDULES.heartbeat},
             }
         ),
         encoding="utf-8",
     )
-    heartbeat_schedule = Schedule(heartbeat_cron)
-    slot_before = heartbeat_schedule.latest_slot(utc_now())
 
     result = run_cli("once", "--config", str(config), env=cli_env())
 
-    slot_after = heartbeat_schedule.latest_slot(utc_now())
     assert result.returncode == 0, result.describe()
     [summary] = named(server, "Summary")
     [heartbeat] = named(server, "Heartbeat")
@@ -310,5 +305,4 @@ def test_once_runs_from_the_documented_yaml_file_alone(
         assert properties["serverVersion"] == "v1.29.4+k3s1"
         assert properties["devtronVersion"] == "v1-from-yaml"
     assert summary["properties"]["summary"] == expected_summary
-    heartbeat_at = datetime.fromisoformat(heartbeat["timestamp"])
-    assert heartbeat_at in {slot_before, slot_after}
+    assert datetime.fromisoformat(heartbeat["timestamp"]) == SCHEDULES.heartbeat_slot

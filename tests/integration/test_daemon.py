@@ -16,14 +16,16 @@ from sqlalchemy import Connection, Engine, text
 
 from orchestrator_telemetry.sandbox.demo import as_summary
 from orchestrator_telemetry.sandbox.devtron import load_sample_data
-from orchestrator_telemetry.schedule import Schedule, utc_now
-from tests.support.capture import CaptureServer
+from tests.support.capture import MAX_DELAY_SECONDS, CaptureServer, Reply
 from tests.support.cli import API_KEY, CliProcess, cli_env, plain_url
+from tests.support.slots import settled_schedules
 
 pytestmark = pytest.mark.integration
 
 STARTUP_TIMEOUT = 10.0  # generous: the first run needs a process start and a migration
 SHUTDOWN_TIMEOUT = 10.0  # the grace period a container runtime gives before SIGKILL
+# Every daemon started here reports these slots, whatever the time of day the suite runs.
+SCHEDULES = settled_schedules()
 
 
 @pytest.fixture
@@ -43,9 +45,8 @@ class Sample:
 
 @pytest.fixture
 def sample(orchestrator_engine: Engine) -> Sample:
-    """Load the sample installation, dated at the latest slot of the default Summary schedule."""
-    slot = Schedule("0 0 * * *").latest_slot(utc_now())
-    assert slot is not None
+    """Load the sample installation, dated at the latest slot of the Summary schedule."""
+    slot = SCHEDULES.summary_slot
     with orchestrator_engine.begin() as connection:
         counts = load_sample_data(connection, slot)
     return Sample(slot, as_summary(counts))
@@ -62,6 +63,7 @@ def env(orchestrator_db_url: str, server: CaptureServer) -> dict[str, str]:
         OT_DATABASE_APPLICATION_NAME=f"ot-test-{uuid.uuid4().hex[:12]}",
         OT_POSTHOG_HOST=server.url,
         OT_POSTHOG_API_KEY=API_KEY,
+        **SCHEDULES.env(),
     )
 
 
@@ -169,9 +171,48 @@ def test_a_signal_during_a_stuck_run_still_stops_within_the_grace_period(
     orchestrator_engine: Engine,
     sample: Sample,
 ) -> None:
+    # Stuck inside a send: both events are recorded, the first is on the wire, and PostHog
+    # neither accepts it nor answers before the daemon must go.
+    server.respond_with(Reply.slow(MAX_DELAY_SECONDS, 503))
+    stuck_env = {**env, "OT_POSTHOG_TIMEOUT": str(MAX_DELAY_SECONDS * 3)}
+    with CliProcess("run", env=stuck_env) as stuck:
+        [in_flight] = server.wait_for_requests(1, timeout=STARTUP_TIMEOUT)
+
+        code = stuck.stop(signal.SIGTERM, timeout=SHUTDOWN_TIMEOUT)
+
+        assert code == 0, stuck.describe()
+        messages = [line["msg"] for line in stuck.logs]
+        assert "abandoning the running job at shutdown; its work stays pending" in messages
+        assert messages[-1] == "stopped", stuck.describe()
+    [abandoned] = in_flight.batch
+    assert server.events == []
+    assert outbox_statuses(orchestrator_engine) == {"Summary": "pending", "Heartbeat": "pending"}
+
+    with CliProcess("run", env=env) as restarted:
+        started = restarted.wait_for_log(is_startup_run, STARTUP_TIMEOUT)
+        assert started["outcome"] == "ok", restarted.describe()
+        assert started["recorded"] == [], restarted.describe()  # delivered, not built again
+        assert started["sent"] == 2, restarted.describe()
+        assert restarted.stop() == 0, restarted.describe()
+
+    # The abandoned event is not lost: the next start delivers it, the same event, once.
+    accepted = server.events
+    assert [event["uuid"] for event in accepted].count(abandoned["uuid"]) == 1
+    assert sorted(event["event"] for event in accepted) == ["Heartbeat", "Summary"]
+    [summary] = named(server, "Summary")
+    assert summary["properties"]["summary"] == sample.summary
+    assert outbox_statuses(orchestrator_engine) == {"Summary": "sent", "Heartbeat": "sent"}
+
+
+def test_a_signal_during_a_stuck_count_still_stops_within_the_grace_period(
+    env: dict[str, str],
+    server: CaptureServer,
+    orchestrator_engine: Engine,
+    sample: Sample,
+) -> None:
     application_name = env["OT_DATABASE_APPLICATION_NAME"]
     with orchestrator_engine.connect() as blocker:
-        lock_users_table(blocker)
+        lock_users_table(blocker)  # the Summary's counts wait on it: the run is stuck
         with CliProcess("run", env=env) as stuck:
             waiting = eventually(
                 lambda: connections_named(orchestrator_engine, application_name) > 0,
@@ -187,10 +228,16 @@ def test_a_signal_during_a_stuck_run_still_stops_within_the_grace_period(
     assert server.events == []
 
     with CliProcess("run", env=env) as restarted:
-        # The abandoned Summary is not lost: the next start delivers it.
         started = restarted.wait_for_log(is_startup_run, STARTUP_TIMEOUT)
         assert started["outcome"] == "ok", restarted.describe()
         assert restarted.stop() == 0, restarted.describe()
     [summary] = named(server, "Summary")
     assert summary["properties"]["summary"] == sample.summary
     assert len(named(server, "Heartbeat")) == 1
+
+
+def outbox_statuses(engine: Engine) -> dict[str, str]:
+    """The status of each event in the daemon's outbox, by event name."""
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT event, status FROM orchestrator_telemetry.outbox"))
+        return {row.event: row.status for row in rows}

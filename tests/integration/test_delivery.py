@@ -403,12 +403,31 @@ def test_each_outcome_is_observed_the_moment_it_is_stored(
     box.record(a_summary())
     box.record(a_heartbeat())
     box.record(events.heartbeat(UCID, VERSIONS, HEARTBEAT_SLOT - timedelta(hours=6)))
-    server.respond_with(Reply.error(503))
+    server.respond_with(Reply.error(400))
     seen: list[tuple[str, str]] = []
 
     box.deliver(sink, observe=lambda outcome, name: seen.append((outcome, name)))
 
-    assert seen == [("expired", "Heartbeat"), ("transient", "Summary"), ("sent", "Heartbeat")]
+    assert seen == [("expired", "Heartbeat"), ("rejected", "Summary"), ("sent", "Heartbeat")]
+
+
+def test_a_failing_way_out_ends_the_pass_and_the_rest_wait_for_the_same_retry(
+    box: Outbox, sink: PosthogSink, server: CaptureServer, state: Engine, clock: MutableClock
+) -> None:
+    """Twenty events behind a PostHog that times out would otherwise cost twenty timeouts."""
+    first, second = a_summary(), a_heartbeat()
+    box.record(first)
+    box.record(second)
+    server.respond_with(Reply.error(503))
+
+    report = box.deliver(sink)
+
+    assert report.failed == ["Summary"]
+    assert len(server.requests) == 1
+    failed, waiting = row_of(state, first), row_of(state, second)
+    assert waiting["attempts"] == 0
+    assert waiting["next_attempt_at"] == failed["next_attempt_at"] > clock.now
+    assert report.next_due == failed["next_attempt_at"]
 
 
 def test_a_backlog_of_weeks_is_delivered_in_one_pass_oldest_first(

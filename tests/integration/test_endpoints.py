@@ -24,8 +24,9 @@ from orchestrator_telemetry.monitoring import Monitor
 from orchestrator_telemetry.sandbox.demo import as_summary
 from orchestrator_telemetry.sandbox.devtron import load_sample_data
 from orchestrator_telemetry.sandbox.postgres import free_port
-from orchestrator_telemetry.schedule import Schedule, utc_now
+from orchestrator_telemetry.schedule import utc_now
 from tests.support.cli import CliProcess, cli_env, plain_url
+from tests.support.slots import settled_schedules
 
 pytestmark = pytest.mark.integration
 
@@ -284,14 +285,14 @@ def daemon_env(database_url: str, port: int) -> dict[str, str]:
 def test_the_daemon_serves_readiness_metrics_and_preview_after_its_first_run(
     orchestrator_db_url: str, orchestrator_engine: Engine
 ) -> None:
-    slot = Schedule("0 0 * * *").latest_slot(utc_now())
-    assert slot is not None
+    schedules = settled_schedules()  # the daemon's latest slots are these, even at midnight
     with orchestrator_engine.begin() as connection:
-        expected = as_summary(load_sample_data(connection, slot))
+        expected = as_summary(load_sample_data(connection, schedules.summary_slot))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    env = {**daemon_env(plain_url(orchestrator_db_url), port), **schedules.env()}
 
-    with CliProcess("run", env=daemon_env(plain_url(orchestrator_db_url), port)) as daemon:
+    with CliProcess("run", env=env) as daemon:
         startup = started(daemon)
         health = request(base + "/healthz")
         readiness = request(base + "/readyz")

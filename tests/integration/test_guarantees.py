@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from orchestrator_telemetry.app import application
@@ -23,8 +24,6 @@ from orchestrator_telemetry.events import EventName
 from orchestrator_telemetry.sandbox.demo import as_summary
 from orchestrator_telemetry.sandbox.devtron import create_schema, load_sample_data
 from orchestrator_telemetry.sandbox.postgres import LocalPostgres, free_port
-from orchestrator_telemetry.schedule import Schedule, utc_now
-from orchestrator_telemetry.sinks import MemorySink
 from tests.support.capture import CaptureServer, Reply
 from tests.support.cli import (
     API_KEY,
@@ -37,10 +36,12 @@ from tests.support.cli import (
     run_cli,
 )
 from tests.support.database import PgServer
+from tests.support.slots import settled_schedules
 
 pytestmark = pytest.mark.integration
 
-SLOT = Schedule("0 0 * * *").latest_slot(utc_now())
+# Every process started here reports these slots, whatever the time of day the suite runs.
+SCHEDULES = settled_schedules()
 
 
 @pytest.fixture
@@ -52,9 +53,8 @@ def capture() -> Iterator[CaptureServer]:
 @pytest.fixture
 def expected(orchestrator_engine: Engine) -> dict[str, int]:
     """Load the sample installation; return the counts the latest slot's Summary must show."""
-    assert SLOT is not None
     with orchestrator_engine.begin() as connection:
-        return as_summary(load_sample_data(connection, SLOT))
+        return as_summary(load_sample_data(connection, SCHEDULES.summary_slot))
 
 
 def env_for(url: str, capture: CaptureServer, **extra: str) -> dict[str, str]:
@@ -63,6 +63,7 @@ def env_for(url: str, capture: CaptureServer, **extra: str) -> dict[str, str]:
         "OT_POSTHOG_HOST": capture.url,
         "OT_POSTHOG_API_KEY": API_KEY,
         "OT_POSTHOG_TIMEOUT": "1",
+        **SCHEDULES.env(),
     }
     return cli_env(**{**variables, **extra})
 
@@ -185,24 +186,72 @@ def test_a_process_killed_between_send_and_mark_resends_the_same_event(
     assert first["properties"]["summary"] == second["properties"]["summary"] == expected
 
 
-def test_a_summary_slot_missed_while_down_is_recorded_at_the_next_start(
-    orchestrator_db_url: str, expected: dict[str, int]
-) -> None:
-    config = load(
-        None, {"OT_DATABASE_URL": orchestrator_db_url, "OT_IDENTITY_UCID": "missedslot000000"}
-    )
-    day_one = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
-    now = [day_one + timedelta(hours=1)]
-    sink = MemorySink()
-    with application(config, lambda: now[0], sink) as app:
-        app.telemetry.prepare()
-        app.telemetry.catch_up()
-        now[0] = day_one + timedelta(days=3, hours=5)  # down for three slots
-        app.telemetry.catch_up()
-        app.telemetry.deliver()
+def add_ci_pipelines(engine: Engine, count: int, created_on: datetime) -> None:
+    """`count` CI pipelines of one new app, created at `created_on`: each Summary day its own."""
+    with engine.begin() as connection:
+        app_id = connection.scalar(
+            text(
+                "INSERT INTO public.app (app_name, active, team_id,"
+                " created_on, created_by, updated_on, updated_by)"
+                " VALUES (:name, true, 1, :at, 1, :at, 1) RETURNING id"
+            ),
+            {"name": f"app-{created_on:%Y%m%d%H%M}", "at": created_on},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO public.ci_pipeline (app_id, name, active, deleted, ci_pipeline_type,"
+                " created_on, created_by, updated_on, updated_by)"
+                " VALUES (:app_id, :name, true, false, 'CI_BUILD', :at, 1, :at, 1)"
+            ),
+            [
+                {"app_id": app_id, "name": f"ci-{created_on:%Y%m%d%H%M}-{n}", "at": created_on}
+                for n in range(count)
+            ],
+        )
 
-    summaries = [event.period for event in sink.events if event.name == EventName.SUMMARY]
-    assert summaries == [day_one + timedelta(days=n) for n in range(4)]
+
+def test_a_summary_slot_missed_while_down_is_recorded_at_the_next_start(
+    orchestrator_db_url: str, orchestrator_engine: Engine, capture: CaptureServer
+) -> None:
+    day_one = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
+    slots = [day_one + timedelta(days=n) for n in range(4)]
+    with orchestrator_engine.begin() as connection:
+        # Loaded long before: its stock counts hold on every day, its daily counts on none.
+        stock = as_summary(load_sample_data(connection, day_one - timedelta(days=100)))
+    for day, slot in enumerate(slots):
+        add_ci_pipelines(orchestrator_engine, day + 1, slot - timedelta(hours=1))
+    config = load(
+        None,
+        {
+            "OT_DATABASE_URL": orchestrator_db_url,
+            "OT_IDENTITY_UCID": "missedslot000000",
+            "OT_POSTHOG_HOST": capture.url,
+            "OT_POSTHOG_API_KEY": API_KEY,
+        },
+    )
+    now = day_one + timedelta(hours=1)
+
+    with application(config, lambda: now) as first:
+        first.telemetry.prepare()
+        recorded_first = first.telemetry.catch_up()
+        first.telemetry.deliver()
+    delivered_by_the_first = len(accepted(capture, "Summary"))
+    now = day_one + timedelta(days=3, hours=5)  # down while three Summary slots passed
+    with application(config, lambda: now) as second:
+        second.telemetry.prepare()
+        recorded_second = second.telemetry.catch_up()
+        second.telemetry.deliver()
+
+    summary = EventName.SUMMARY
+    assert [event.period for event in recorded_first if event.name == summary] == slots[:1]
+    assert [event.period for event in recorded_second if event.name == summary] == slots[1:]
+    assert delivered_by_the_first == 1
+    summaries = accepted(capture, "Summary")
+    assert [datetime.fromisoformat(str(event["timestamp"])) for event in summaries] == slots
+    assert [event["properties"]["summary"] for event in summaries] == [  # type: ignore[index]
+        {**stock, "cdCountPerDay": 0, "ciCountPerDay": day + 1} for day in range(len(slots))
+    ]
+    assert len({event["uuid"] for event in summaries}) == len(slots)
 
 
 def test_a_missing_orchestrator_table_costs_one_count_not_the_summary(
@@ -257,10 +306,28 @@ def test_a_least_privileged_role_is_enough(
             admin.execute(text("DROP ROLE telemetry_reader"))
 
 
-def test_no_secret_is_printed_by_a_failing_run(capture: CaptureServer) -> None:
-    password, key = "pw-Zq8vN3kL0s", "phc_Zq8vN3kL0sKeyMaterial"
+def test_no_secret_is_printed_by_a_failing_run(
+    orchestrator_db_url: str, capture: CaptureServer
+) -> None:
+    """Failing commands keep the database password and the API key, or any piece of them, out.
+
+    Two failures carry a secret in their own error text: PostHog's 401 echoing the key it refused,
+    and libpq quoting a connection option's value (here the password's). Only the log redaction
+    (`Redactor` in orchestrator_telemetry/logs.py) keeps those out: with `Redactor.mask` returning
+    its text unchanged, the "401 echoing the key" and "option echoing the password" cases fail.
+    A password with an unescaped "@" is refused as configuration, before libpq could print its
+    tail as a host name no redaction knows.
+    """
+    core = "Zq8vN3kL0s"  # in every secret below: no output may hold even this much of one
+    password, key = f"pw-{core}", f"phc_{core}KeyMaterial"
     closed = f"postgresql://devtron:{password}@127.0.0.1:{free_port()}/orchestrator"
     env = cli_env(OT_DATABASE_URL=closed, OT_POSTHOG_API_KEY=key, OT_POSTHOG_HOST=capture.url)
+    working = make_url(plain_url(orchestrator_db_url)).set(password=password)  # trust: accepted
+    working_env = env_for(working.render_as_string(hide_password=False), capture)
+    working_env["OT_POSTHOG_API_KEY"] = key
+    echoing = f"{closed}?sslmode={password}"  # libpq: invalid sslmode value: "<the password>"
+    unescaped = f"postgresql://devtron:pw@{core}@127.0.0.1:{free_port()}/orchestrator"
+    capture.respond_with(*[Reply.error(401, f"API key {key!r} is not valid")] * 2)
 
     results: dict[str, tuple[CliResult, int]] = {
         "once": (run_cli("once", env=env), 3),
@@ -269,13 +336,22 @@ def test_no_secret_is_printed_by_a_failing_run(capture: CaptureServer) -> None:
         "migrate": (run_cli("migrate", env=env), 3),
         "check-config": (run_cli("check-config", env=env), 0),
         "bad cron": (run_cli("once", env={**env, "OT_SCHEDULE_SUMMARY": "bad cron"}), 2),
+        "401 echoing the key": (run_cli("once", env=working_env), 1),
+        "option echoing the password": (
+            run_cli("once", env={**env, "OT_DATABASE_URL": echoing}),
+            3,
+        ),
+        "unescaped @ in the password": (
+            run_cli("once", env={**env, "OT_DATABASE_URL": unescaped}),
+            2,
+        ),
     }
 
+    assert capture.pending_replies == 0  # both 401s were given: the key was echoed to the client
     for name, (result, code) in results.items():
         assert result.returncode == code, f"{name}: {result.describe()}"
-        assert password not in result.output, result.describe()
-        assert key not in result.output, result.describe()
-        assert "Traceback" not in result.output, result.describe()
+        assert core not in result.output, f"{name}: {result.describe()}"
+        assert "Traceback" not in result.output, f"{name}: {result.describe()}"
 
 
 def test_a_rejected_api_key_is_logged_with_its_source_and_kept(

@@ -9,18 +9,25 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
 
-from tests.support.capture import CaptureServer
+from orchestrator_telemetry import events
+from orchestrator_telemetry.access import KeyDiscovery, session
+from orchestrator_telemetry.events import Versions
+from orchestrator_telemetry.sinks import AuthenticationError, EventSink, LazySink, PosthogSink
+from tests.support.capture import CaptureServer, Reply
 from tests.support.cli import CliResult, cli_env, plain_url, run_cli
 from tests.support.devtron_api import DISCOVERED_KEY, KEY_PATH, FakeDevtronApi
+from tests.support.slots import settled_schedules
 
 pytestmark = pytest.mark.integration
 
 SCHEMA = "orchestrator_telemetry"
+SLOT = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -39,10 +46,14 @@ def devtron(capture: CaptureServer) -> Iterator[FakeDevtronApi]:
 
 @pytest.fixture
 def env(orchestrator_db_url: str, devtron: FakeDevtronApi) -> dict[str, str]:
-    """No API key and no PostHog host configured: only the key endpoint."""
+    """No API key and no PostHog host configured: only the key endpoint.
+
+    Two runs of a test report the same slots, even across midnight or a six-hour mark.
+    """
     return cli_env(
         OT_DATABASE_URL=plain_url(orchestrator_db_url),
         OT_POSTHOG_KEY_URL=devtron.key_url,
+        **settled_schedules().env(),
     )
 
 
@@ -148,3 +159,35 @@ def test_a_configured_key_wins_and_the_key_endpoint_is_never_asked(
     assert result.returncode == 0, result.describe()
     assert devtron.requests == []
     assert set(capture.api_keys) == {"phc_configuredlocally000"}
+
+
+def test_a_key_posthog_refuses_is_asked_for_again_and_the_rotated_key_delivers(
+    capture: CaptureServer, devtron: FakeDevtronApi
+) -> None:
+    """A key found once used to be kept for the life of the process, rotated or not."""
+    rotated = "phc_rotatedkeyafterrevocation"
+    discovery = KeyDiscovery(
+        devtron.key_url, default_host=capture.url, timeout=(2.0, 2.0), http=session(10.0)
+    )
+    now = [0.0]
+
+    def discovered() -> EventSink:
+        target = discovery.target()
+        return PosthogSink(target.api_key, host=target.host, timeout=2, key_source=target.source)
+
+    sink = LazySink("posthog", discovered, quiet=60.0, monotonic=lambda: now[0])
+    capture.respond_with(Reply.error(401, "Invalid API key."))
+    event = events.heartbeat("abcdefgh12345678", Versions("v1", "v1.29.4"), SLOT)
+
+    with pytest.raises(AuthenticationError):
+        sink.send(event)
+    devtron.api_key = rotated
+    with pytest.raises(AuthenticationError):
+        sink.send(event)  # within the quiet period: not asked again, nothing sent
+    now[0] += 60.0
+    sink.send(event)
+    sink.close()
+
+    assert len(devtron.key_requests) == 2
+    assert capture.api_keys == [DISCOVERED_KEY, rotated]
+    assert [accepted["uuid"] for accepted in capture.events] == [str(event.uuid)]

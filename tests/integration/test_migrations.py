@@ -53,6 +53,37 @@ def test_downgrade_to_base_and_upgrade_again(engine: Engine) -> None:
     assert tables(engine, SCHEMA) == {"alembic_version", "identity", "outbox"}
 
 
+def test_widening_the_key_to_one_event_per_installation_keeps_every_recorded_event(
+    engine: Engine,
+) -> None:
+    migrate.upgrade(engine, SCHEMA, "0001")
+    with engine.begin() as connection:
+        for event, status in (("Summary", "pending"), ("Heartbeat", "sent")):
+            connection.execute(
+                text(
+                    f"INSERT INTO {SCHEMA}.outbox (uuid, event, distinct_id, period, timestamp,"
+                    " properties, status, next_attempt_at) VALUES (gen_random_uuid(), :event,"
+                    " 'firstinstall0000', '2026-11-01', '2026-11-01', '{}', :status, now())"
+                ),
+                {"event": event, "status": status},
+            )
+
+    migrate.upgrade(engine, SCHEMA)
+
+    with engine.begin() as connection:
+        kept = connection.execute(text(f"SELECT event, status FROM {SCHEMA}.outbox")).all()
+        # Another installation's Summary of the same period now fits beside the first one's.
+        connection.execute(
+            text(
+                f"INSERT INTO {SCHEMA}.outbox (uuid, event, distinct_id, period, timestamp,"
+                " properties, next_attempt_at) VALUES (gen_random_uuid(), 'Summary',"
+                " 'secondinstall000', '2026-11-01', '2026-11-01', '{}', now())"
+            )
+        )
+    assert sorted(kept) == [("Heartbeat", "sent"), ("Summary", "pending")]
+    assert migrate.is_at_head(engine, SCHEMA)
+
+
 def test_upgrading_twice_changes_nothing(engine: Engine) -> None:
     migrate.upgrade(engine, SCHEMA)
     migrate.upgrade(engine, SCHEMA)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -27,10 +28,11 @@ from orchestrator_telemetry.access import OptOut, attempt_timeout, session
 from orchestrator_telemetry.sandbox.demo import as_summary
 from orchestrator_telemetry.sandbox.devtron import load_sample_data
 from orchestrator_telemetry.sandbox.postgres import free_port
-from orchestrator_telemetry.schedule import Schedule, utc_now
+from orchestrator_telemetry.schedule import utc_now
 from tests.support.capture import CaptureServer
 from tests.support.cli import API_KEY, CliProcess, CliResult, cli_env, plain_url, run_cli
 from tests.support.devtron_api import OPT_OUT_PATH, FakeDevtronApi, RecordingProxy
+from tests.support.slots import settled_schedules
 
 pytestmark = pytest.mark.integration
 
@@ -95,6 +97,26 @@ def get(url: str) -> tuple[int, dict[str, Any]]:
     except urllib.error.HTTPError as error:
         with error:
             return error.code, json.loads(error.read())
+
+
+def health(port: int) -> int | str:
+    """The status of /healthz, or why there was none."""
+    try:
+        return get(f"http://127.0.0.1:{port}/healthz")[0]
+    except OSError as error:
+        return type(error).__name__
+
+
+MAIN_LOOP_TURN = 0.2
+"""Seconds between the daemon's own liveness checks in FAST_MAIN_LOOP (30 in production)."""
+
+FAST_MAIN_LOOP = (
+    sys.executable,
+    "-c",
+    "import sys; from orchestrator_telemetry import cli;"
+    f" cli.LIVENESS_CHECK = {MAIN_LOOP_TURN}; sys.exit(cli.main())",
+)
+"""The command line, its main loop turning often enough that a test sees many turns."""
 
 
 def assert_silent(result: CliResult, capture: CaptureServer, devtron: FakeDevtronApi) -> None:
@@ -178,20 +200,20 @@ def test_run_opted_out_stays_up_silent_and_healthy_and_stops_on_sigterm(
     env = everything_wired(
         capture, devtron, DO_NOT_TRACK="1", OT_HTTP_HOST="127.0.0.1", OT_HTTP_PORT=str(port)
     )
-    with CliProcess("run", env=env) as daemon:
+    with CliProcess("run", env=env, command=FAST_MAIN_LOOP) as daemon:
         daemon.wait_for_log(lambda line: line["msg"] == SILENT, STARTUP_TIMEOUT)
-        # Watched for two seconds (two turns of the daemon's main loop): healthy throughout.
-        deadline = time.monotonic() + 2.0
-        statuses: list[int] = []
+        # Watched for ten turns of the daemon's main loop: up and healthy at every look.
+        deadline = time.monotonic() + 10 * MAIN_LOOP_TURN
+        statuses: list[int | str] = []
         while time.monotonic() < deadline:
-            statuses.append(get(f"http://127.0.0.1:{port}/healthz")[0])
-            time.sleep(0.2)
+            statuses.append(health(port) if daemon.process.poll() is None else "exited")
+            time.sleep(MAIN_LOOP_TURN / 2)
+        assert set(statuses) == {200}, f"{statuses}\n{daemon.describe()}"
         ready_status, readiness = get(f"http://127.0.0.1:{port}/readyz")
 
         code = daemon.stop(signal.SIGTERM)
 
         assert code == 0, daemon.describe()
-        assert set(statuses) == {200}, daemon.describe()
         # Not a failing dependency: a silent daemon is as ready as it will ever be.
         assert ready_status == 200
         assert "DO_NOT_TRACK" in str(readiness["reason"])
@@ -228,11 +250,12 @@ def test_preview_still_shows_both_events_when_opted_out(
     capture: CaptureServer,
     devtron: FakeDevtronApi,
 ) -> None:
-    slot = Schedule("0 0 * * *").latest_slot(utc_now())
-    assert slot is not None
+    schedules = settled_schedules()  # the preview's latest slots are these, even at midnight
     with orchestrator_engine.begin() as connection:
-        expected = as_summary(load_sample_data(connection, slot))
-    env = everything_wired(capture, devtron, plain_url(orchestrator_db_url), DO_NOT_TRACK="1")
+        expected = as_summary(load_sample_data(connection, schedules.summary_slot))
+    env = everything_wired(
+        capture, devtron, plain_url(orchestrator_db_url), DO_NOT_TRACK="1", **schedules.env()
+    )
 
     result = run_cli("preview", env=env)
 

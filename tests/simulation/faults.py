@@ -12,7 +12,7 @@ from tests.support.capture import Reply
 START = datetime(2026, 1, 5, 0, 0, 17, tzinfo=UTC)
 """When every simulation begins: a Monday, a few seconds past a slot."""
 
-CLIENT_TIMEOUT = 0.25
+CLIENT_TIMEOUT = 0.2
 """The posthog client's timeout in the simulation, in real seconds: a timeout costs this much."""
 
 # What PostHog (or whatever answers at posthog.host) does during a stretch.
@@ -24,10 +24,11 @@ POSTHOG_ANSWERS: dict[str, Reply] = {
     "429": Reply.error(429, "Rate limited"),
     "500": Reply.error(500),
     "503": Reply.error(503),
-    "timeout": Reply.slow(CLIENT_TIMEOUT + 0.05, 503),
+    "timeout": Reply.slow(CLIENT_TIMEOUT + 0.1, 503),
     "refused": Reply.hang_up(),
 }
-PAYLOAD_REFUSED = frozenset({"400"})
+# Stretches that cost real seconds per attempt, or set events aside, are kept short.
+LONGEST = {"posthog:400": 1_800, "posthog:timeout": 7_200, "posthog:slow": 7_200}
 
 STRETCHES = (
     *(f"posthog:{answer}" for answer in POSTHOG_ANSWERS),
@@ -68,8 +69,14 @@ def generate(seed: int, weeks: int, replicas: int) -> list[Fault]:
     for _ in range(rng.randint(2 * weeks, 5 * weeks)):
         kind = rng.choice(STRETCHES)
         start = START + horizon * rng.random()
-        # Log-uniform from a minute to three days; a payload refusal is kept short.
-        longest = 3 * 86_400 if kind.removeprefix("posthog:") not in PAYLOAD_REFUSED else 1_800
+        if rng.random() < 0.5:
+            # Just before a tick, where it bites: the jobs fire at 00:00 and 12:00 (world.py).
+            day = START.replace(hour=0, minute=0, second=0) + timedelta(
+                days=rng.randrange(7 * weeks)
+            )
+            start = day + timedelta(hours=rng.choice((0, 12)), minutes=-rng.randint(0, 10))
+        # Log-uniform from a minute to three days.
+        longest = LONGEST.get(kind, 3 * 86_400)
         seconds = math.exp(rng.uniform(math.log(60), math.log(longest)))
         faults.append(Fault(start, min(start + timedelta(seconds=seconds), START + horizon), kind))
     for _ in range(rng.randint(weeks, 4 * weeks)):

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import IO, Any, Self
 
@@ -160,10 +160,10 @@ class _LineCollector:
 class CliProcess:
     """A long-running command (`run`) whose output is read as it comes; a context manager."""
 
-    def __init__(self, *args: str, env: Mapping[str, str]) -> None:
-        """Start the command with `env` as its whole environment."""
+    def __init__(self, *args: str, env: Mapping[str, str], command: Sequence[str] = CLI) -> None:
+        """Start the command (`command` followed by `args`) with `env` as its whole environment."""
         self.process = subprocess.Popen(
-            [*CLI, *args],
+            [*command, *args],
             env=dict(env),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

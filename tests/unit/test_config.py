@@ -160,6 +160,18 @@ def test_wrong_types_and_unknown_nested_keys_name_the_key(tmp_path: Path) -> Non
     assert any(line.startswith("posthog.timeout: Input should be a valid number") for line in found)
 
 
+def test_an_unescaped_at_sign_in_the_password_is_refused_without_echoing_it() -> None:
+    # libpq would take the password's tail for a host name and print it in its error.
+    url = "postgresql://devtron:pw@Zq8vN3kL0s@127.0.0.1:5432/orchestrator"
+
+    [found] = problems(None, {"OT_DATABASE_URL": url})
+
+    assert found.startswith("database.url: the host contains '@'; write an '@' in the password")
+    assert "Zq8vN3kL0s" not in found
+    escaped = url.replace("pw@", "pw%40")
+    assert load(None, {"OT_DATABASE_URL": escaped}).settings.database.url is not None
+
+
 def test_a_missing_file_is_reported_not_raised(tmp_path: Path) -> None:
     found = problems(tmp_path / "absent.yaml", {"OT_DATABASE_URL": "postgresql://h/db"})
 
