@@ -73,6 +73,16 @@ def invalid_env(capture: CaptureServer, port: int) -> dict[str, str]:
     )
 
 
+def console_env(database_url: str, port: int) -> dict[str, str]:
+    """A valid configuration printing events instead of sending them, on 127.0.0.1:`port`."""
+    return cli_env(
+        OT_DATABASE_URL=plain_url(database_url),
+        OT_DELIVERY_SINK="console",
+        OT_HTTP_HOST="127.0.0.1",
+        OT_HTTP_PORT=str(port),
+    )
+
+
 # run with an invalid configuration -------------------------------------------------------------
 
 
@@ -118,12 +128,7 @@ def test_run_strict_exits_2_on_an_invalid_configuration(capture: CaptureServer) 
 
 def test_a_valid_configuration_exports_config_valid_1(orchestrator_db_url: str) -> None:
     port = free_port()
-    env = cli_env(
-        OT_DATABASE_URL=plain_url(orchestrator_db_url),
-        OT_DELIVERY_SINK="console",
-        OT_HTTP_HOST="127.0.0.1",
-        OT_HTTP_PORT=str(port),
-    )
+    env = console_env(orchestrator_db_url, port)
 
     with CliProcess("run", env=env) as daemon:
         daemon.wait_for_log(lambda line: line["msg"] == "job finished", STARTUP_TIMEOUT)
@@ -148,12 +153,7 @@ def taken_port() -> Iterator[int]:
 def test_run_with_its_port_taken_keeps_running_without_the_endpoint_and_says_so_once(
     orchestrator_db_url: str, taken_port: int
 ) -> None:
-    env = cli_env(
-        OT_DATABASE_URL=plain_url(orchestrator_db_url),
-        OT_DELIVERY_SINK="console",
-        OT_HTTP_HOST="127.0.0.1",
-        OT_HTTP_PORT=str(taken_port),
-    )
+    env = console_env(orchestrator_db_url, taken_port)
 
     with CliProcess("run", env=env) as daemon:
         startup = daemon.wait_for_log(lambda line: line["msg"] == "job finished", STARTUP_TIMEOUT)
@@ -171,12 +171,7 @@ def test_run_with_its_port_taken_keeps_running_without_the_endpoint_and_says_so_
 def test_run_strict_exits_2_when_its_port_is_taken(
     orchestrator_db_url: str, taken_port: int
 ) -> None:
-    env = cli_env(
-        OT_DATABASE_URL=plain_url(orchestrator_db_url),
-        OT_DELIVERY_SINK="console",
-        OT_HTTP_HOST="127.0.0.1",
-        OT_HTTP_PORT=str(taken_port),
-    )
+    env = console_env(orchestrator_db_url, taken_port)
 
     result = run_cli("run", "--strict", env=env)
 
