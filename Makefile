@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint unit integration bench clean lock
+.PHONY: install demo test lint unit integration simulate bench clean lock
 
 install: $(VENV)/.installed
 
@@ -30,6 +30,12 @@ unit: install
 
 integration: install
 	$(BIN)/python -m pytest tests/integration
+
+# Weeks of simulated operation under seeded faults (README, Guarantees): SEEDS=0-49 WEEKS=4.
+SEEDS ?= 0-49
+WEEKS ?= 4
+simulate: install
+	$(BIN)/python -m tests.simulation --seeds $(SEEDS) --weeks $(WEEKS)
 
 # The Summary against a large generated orchestrator database; writes BENCHMARKS.md.
 bench: install

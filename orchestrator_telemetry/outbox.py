@@ -24,7 +24,7 @@ from uuid import UUID
 import structlog
 from sqlalchemy import Connection, Engine, RowMapping, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import SQLAlchemyError
 
 from . import logs
 from .events import Event, EventName
@@ -77,6 +77,15 @@ Observer = Callable[[str, str], None]
 
 def _ignore(outcome: str, name: str) -> None:
     """The default observer."""
+
+
+@dataclass(frozen=True)
+class Periods:
+    """Which periods of one kind of event one installation has recorded."""
+
+    first: datetime | None
+    last: datetime | None
+    recent: frozenset[datetime]
 
 
 @dataclass
@@ -189,15 +198,17 @@ class Outbox:
                 if won:
                     _unlock(connection, key)
 
-    def latest_period(self, name: str, ucid: str) -> datetime | None:
-        """The newest period recorded for this kind of event and installation."""
+    def periods(self, name: str, ucid: str, *, since: datetime) -> Periods:
+        """The periods recorded for this kind of event and installation: bounds, and the recent."""
+        of_this = (outbox.c.event == name) & (outbox.c.distinct_id == ucid)
         with self._connect() as connection:
-            latest: datetime | None = connection.scalar(
-                select(func.max(outbox.c.period)).where(
-                    outbox.c.event == name, outbox.c.distinct_id == ucid
-                )
+            first, last = connection.execute(
+                select(func.min(outbox.c.period), func.max(outbox.c.period)).where(of_this)
+            ).one()
+            recent = connection.scalars(
+                select(outbox.c.period).where(of_this, outbox.c.period > since)
             )
-        return latest
+            return Periods(first, last, frozenset(recent))
 
     def status_of(self, name: str, ucid: str, period: datetime) -> str | None:
         """The status of the `name` event of `ucid` and `period`, or None if never recorded."""
@@ -242,7 +253,9 @@ class Outbox:
             ):
                 for key in keys:
                     attempted.add(key)
-                    failing = self._claim_and_attempt(connection, key, sink, report, observe)
+                    failing = self._claim_and_attempt(
+                        connection, key, sink, report, observe, ignore_backoff=ignore_backoff
+                    )
                     progress()
                     if failing is not None:
                         # The way out fails, not this event: the others would fail alike, each
@@ -273,6 +286,8 @@ class Outbox:
         sink: EventSink,
         report: DeliveryReport,
         observe: Observer,
+        *,
+        ignore_backoff: bool,
     ) -> datetime | None:
         """Attempt one event if no other replica is; return its retry time if the send failed."""
         lock = _uuid_lock(key)
@@ -280,14 +295,12 @@ class Outbox:
             report.busy += 1  # another replica is sending it right now
             return None
         try:
-            # Read again under the claim: another replica may have sent it since the page was read.
-            row = (
-                connection.execute(
-                    select(outbox).where(outbox.c.uuid == key, outbox.c.status == "pending")
-                )
-                .mappings()
-                .first()
-            )
+            # Read again under the claim: another replica may have sent it, or failed it and
+            # set its retry later, since the page was read.
+            again = select(outbox).where(outbox.c.uuid == key, outbox.c.status == "pending")
+            if not ignore_backoff:
+                again = again.where(outbox.c.next_attempt_at <= self._clock())
+            row = connection.execute(again).mappings().first()
             return None if row is None else self._attempt(connection, row, sink, report, observe)
         finally:
             _unlock(connection, lock)
@@ -408,8 +421,11 @@ def _kind(exc: DeliveryError) -> str:
 
 
 def _unlock(connection: Connection, key: int) -> None:
-    # If the connection is gone, the session's locks went with it.
-    with suppress(DBAPIError):
+    # A connection that is gone took the session's locks with it: nothing to release, and the
+    # error that lost it is the one to report, not this one.
+    if connection.invalidated:
+        return
+    with suppress(SQLAlchemyError):
         connection.scalar(select(func.pg_advisory_unlock(key)))
 
 

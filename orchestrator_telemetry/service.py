@@ -149,17 +149,21 @@ class Telemetry:
         return events.heartbeat(self.ucid, self.versions(), slot)
 
     def missed_summary_slots(self, now: datetime) -> list[datetime]:
-        """Summary slots with no Summary yet: since the last recorded one, within the max age."""
+        """Summary slots with no Summary yet, within the maximum age, oldest first.
+
+        Every slot since the installation's first Summary counts, not only those after its latest:
+        a slot another replica claimed and then failed to record is found again.
+        """
         latest = self.plan.summary.latest_slot(now)
         if latest is None:
             return []
-        recorded = self.outbox.latest_period(EventName.SUMMARY, self.ucid)
-        if recorded is None:
-            return [latest]  # a first start reports the current period, not history
         horizon = now - self.plan.summary_max_age
-        if recorded < horizon:
+        span = self.outbox.periods(EventName.SUMMARY, self.ucid, since=horizon)
+        if span.first is None:
+            return [latest]  # a first start reports the current period, not history
+        if span.last is not None and span.last < horizon:
             # Never a silent gap: periods too old to report are named, then left behind.
-            lost = list(self.plan.summary.slots_between(recorded, horizon))
+            lost = list(self.plan.summary.slots_between(span.last, horizon))
             if lost:
                 log.warning(
                     "summary periods missed beyond the maximum age are not reported",
@@ -167,7 +171,10 @@ class Telemetry:
                     first=lost[0].isoformat(),
                     last=lost[-1].isoformat(),
                 )
-        return list(self.plan.summary.slots_between(max(recorded, horizon), now))
+        start = max(span.first - timedelta(microseconds=1), horizon)
+        return [
+            slot for slot in self.plan.summary.slots_between(start, now) if slot not in span.recent
+        ]
 
     def catch_up(
         self, *, heartbeat: bool = True, progress: Callable[[], None] = lambda: None
@@ -175,8 +182,7 @@ class Telemetry:
         """Record the current Heartbeat and every missed Summary; return what was recorded.
 
         The Heartbeat comes first: it never reads the orchestrator, so a failing count cannot
-        hold it back. Summaries are recorded oldest first and the first failure stops the rest,
-        so no period is ever skipped over.
+        hold it back. Summaries are recorded oldest first; the first failure stops the rest.
         """
         now = self._clock()
         recorded: list[Event] = []
@@ -187,6 +193,8 @@ class Telemetry:
                 recorded.append(event)
             progress()
         for slot in self.missed_summary_slots(now):
+            # A slot another replica is recording is skipped here; if that replica fails, a
+            # later run finds the slot missing again.
             summary = self.record_summary(slot)
             if summary is not None:
                 recorded.append(summary)

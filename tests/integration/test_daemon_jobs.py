@@ -9,12 +9,13 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, func, select, text
 
 from orchestrator_telemetry.app import App, application, retry_policy
 from orchestrator_telemetry.config import load
 from orchestrator_telemetry.daemon import Daemon
 from orchestrator_telemetry.database import Unavailable
+from orchestrator_telemetry.outbox import _event_lock
 from orchestrator_telemetry.sandbox.postgres import free_port
 from orchestrator_telemetry.sinks import MemorySink
 from tests.support.slots import settled_schedules
@@ -201,3 +202,26 @@ def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+def test_a_slot_another_replica_claimed_and_failed_to_record_is_found_again(
+    orchestrator_db_url: str,
+) -> None:
+    """Only slots after the latest recorded one used to be looked at: a gap behind stayed."""
+    clock = Clock(DAY + timedelta(hours=1))
+    with daemon_on(orchestrator_db_url, clock) as (daemon, app):
+        daemon.run_job("startup")
+        clock.now = DAY + timedelta(days=3, hours=1)
+        claimed = DAY + timedelta(days=1)
+        with app.engines[1].connect() as other_replica:
+            other_replica.execute(
+                select(func.pg_advisory_lock(_event_lock("Summary", UCID, claimed)))
+            )
+            daemon.run_job("summary")  # skips the claimed slot, records the two after it
+            skipped = recorded(app.engines[1], "Summary")
+        # The other replica died before recording: its claim went with its connection.
+        daemon.run_job("retry")
+
+        assert recorded(app.engines[1], "Summary") == [DAY + timedelta(days=n) for n in range(4)]
+    assert claimed not in skipped
+    assert len(skipped) == 3

@@ -164,3 +164,24 @@ def test_five_concurrent_runs_of_each_of_two_installations_send_one_summary_each
     heartbeats = [event for event in capture.events if event["event"] == "Heartbeat"]
     assert Counter(str(event["distinct_id"]) for event in heartbeats) == {FIRST: 1, SECOND: 1}
     assert sum(statuses(state).values()) == 4
+
+
+def test_a_summary_whose_counts_wait_on_a_lock_is_counted_later_not_sent_as_minus_one(
+    orchestrator_db_url: str, orchestrator_engine: Engine, capture: CaptureServer
+) -> None:
+    """A Devtron migration holding a lock used to make that count -1 for the period, for good."""
+    env = {**env_for(orchestrator_db_url, capture), "OT_DATABASE_STATEMENT_TIMEOUT": "0.5"}
+    with orchestrator_engine.connect() as migration:
+        migration.execute(text("LOCK TABLE public.cluster IN ACCESS EXCLUSIVE MODE"))
+        locked = run_cli("once", env=env)
+        migration.rollback()
+    unlocked = run_cli("once", env=env)
+
+    assert locked.returncode == 3, locked.describe()
+    [error] = [line for line in locked.logs if line["level"] == "error"]
+    assert "statement timeout" in str(error["error"])
+    assert [event["event"] for event in capture.events[:1]] == ["Heartbeat"]
+    assert unlocked.returncode == 0, unlocked.describe()
+    [summary] = summaries(capture)
+    counts = summary["properties"]["summary"]  # type: ignore[index]
+    assert -1 not in counts.values()

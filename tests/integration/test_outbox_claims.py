@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, create_engine, func, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from orchestrator_telemetry import events, migrate
@@ -78,7 +78,11 @@ def test_two_installations_sharing_a_state_database_each_record_their_period(
 def test_the_database_itself_refuses_a_second_event_for_one_installation_and_period(
     state: Engine,
 ) -> None:
-    """Bypasses the outbox and its claims: only the unique constraint stands in the way."""
+    """Bypasses the outbox and its claims: only the unique constraint stands in the way.
+
+    With the constraint dropped (`ALTER TABLE ... DROP CONSTRAINT
+    outbox_one_per_installation_period`), the second insert succeeds and this test fails.
+    """
     values = {
         "event": "Heartbeat",
         "distinct_id": FIRST,
@@ -206,3 +210,23 @@ def test_a_replica_finding_an_event_in_flight_elsewhere_skips_it(box: Outbox) ->
     assert other.busy == 1
     assert other.sent == []
     assert posted == 1
+
+
+def test_a_state_connection_lost_while_building_fails_as_a_database_error(
+    box: Outbox, state: Engine
+) -> None:
+    """Not as a crash on the way out: the release of a claim on a lost connection is moot."""
+
+    def build() -> Event:
+        with state.connect() as other:
+            other.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+        return heartbeat(FIRST)
+
+    with pytest.raises(OperationalError):
+        box.record_once("Heartbeat", FIRST, SLOT, build)
+    assert box.status_of("Heartbeat", FIRST, SLOT) is None

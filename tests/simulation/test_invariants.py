@@ -51,11 +51,26 @@ def judge(
 
 
 def clean() -> Findings:
-    return Findings(completed=[(UCID, SLOT + timedelta(minutes=5), False)], monitors=[counted(1)])
+    return Findings(
+        completed=[
+            (UCID, SLOT + timedelta(minutes=5), False),
+            (UCID, SLOT + timedelta(hours=2), False),
+        ],
+        monitors=[counted(1)],
+        ucids=[UCID],
+        quiet_from=SLOT,
+    )
 
 
 def test_a_clean_run_breaks_nothing() -> None:
     assert judge(clean(), [row("u1")], [posted("u1")]) == []
+
+
+def test_a_run_where_nothing_ever_finished_is_caught_not_passed_as_clean() -> None:
+    findings = clean()
+    findings.completed = []
+
+    assert any("no run of" in line for line in judge(findings, [], []))
 
 
 def test_two_uuids_for_one_period_are_caught() -> None:

@@ -115,6 +115,7 @@ class Findings:
     ucids: list[str] = field(default_factory=list)
     runs: int = 0
     end: datetime = START
+    quiet_from: datetime = START  # when the faults ended
 
 
 class World:
@@ -159,6 +160,7 @@ class World:
         """Run the whole schedule, then the quiet drain; return the findings."""
         end_of_faults = START + timedelta(weeks=self._weeks)
         finish = end_of_faults + DRAIN
+        self.findings.quiet_from = end_of_faults
         self._capture = capture
         capture.answer_by(self._posthog_answer)
         with ExitStack() as stack:

@@ -46,3 +46,13 @@ def test_the_summary_example_is_what_the_daemon_builds() -> None:
 def test_the_configuration_table_lists_every_key_and_variable() -> None:
     for section, key in keys():
         assert f"| `{section}.{key}` | `{env_name(section, key)}`" in README
+
+
+def test_every_test_the_guarantees_name_exists() -> None:
+    tests = Path(__file__).parents[1]
+    named = re.findall(r"`((?:tests/\w+/)?\w+\.py)::(\w+)`", README)
+
+    assert len(named) > 30
+    for path, name in named:
+        file = tests.parent / path if path.startswith("tests/") else tests / "integration" / path
+        assert f"def {name}(" in file.read_text(), f"{path}::{name} is named but not defined"
