@@ -126,7 +126,8 @@ def test_once_exits_1_while_posthog_fails_and_a_later_once_sends_the_same_event(
     orchestrator_db_url: str, expected_summary: dict[str, int], server: CaptureServer
 ) -> None:
     env = env_for(orchestrator_db_url, server)
-    server.respond_with(Reply.error(503), Reply.error(503))  # one per event: Summary, Heartbeat
+    # The Summary, older, is tried first; its failure ends the pass, so the Heartbeat waits.
+    server.respond_with(Reply.error(503))
 
     failed = run_cli("once", env=env)
 

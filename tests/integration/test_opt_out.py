@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import structlog
 import yaml
 from sqlalchemy import Engine, text
@@ -361,17 +362,22 @@ def test_the_opt_out_answer_is_cached_and_asked_again_when_the_cache_expires() -
     assert [r.path for r in devtron.requests] == [f"{OPT_OUT_PATH}/{UCID}"] * 2
 
 
+def lookup_within(deadline: float, devtron: FakeDevtronApi, http: requests.Session) -> OptOut:
+    """The opt-out look-up as the daemon builds it, every look-up bounded by `deadline`."""
+    return OptOut(
+        devtron.opt_out_url,
+        cache=timedelta(hours=24),
+        timeout=attempt_timeout(deadline, 5.0),
+        http=http,
+        clock=utc_now,
+    )
+
+
 def test_an_opt_out_lookup_that_does_not_answer_in_time_does_not_opt_out() -> None:
     deadline = 2.0
     with FakeDevtronApi(opted_out=True) as devtron, session(deadline) as http:
         devtron.fail("opt-out", 200, delay=5.0)  # correct, and far too late
-        lookup = OptOut(
-            devtron.opt_out_url,
-            cache=timedelta(hours=24),
-            timeout=attempt_timeout(deadline, 5.0),
-            http=http,
-            clock=utc_now,
-        )
+        lookup = lookup_within(deadline, devtron, http)
 
         started = time.monotonic()
         with structlog.testing.capture_logs() as logged:
@@ -389,13 +395,7 @@ def test_an_opt_out_lookup_asked_to_retry_after_six_hours_still_ends_within_its_
     deadline = 2.0
     with FakeDevtronApi(opted_out=True) as devtron, session(deadline) as http:
         devtron.fail("opt-out", 503, retry_after=6 * 3600)
-        lookup = OptOut(
-            devtron.opt_out_url,
-            cache=timedelta(hours=24),
-            timeout=attempt_timeout(deadline, 5.0),
-            http=http,
-            clock=utc_now,
-        )
+        lookup = lookup_within(deadline, devtron, http)
 
         started = time.monotonic()
         answer = lookup.opted_out(UCID)
