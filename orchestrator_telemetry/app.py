@@ -112,6 +112,7 @@ def plan(settings: Settings) -> Plan:
         migrate_on_start=settings.state.migrate_on_start,
         grace=timedelta(seconds=settings.schedule.misfire_grace_time),
         collect_deadline=timedelta(hours=settings.delivery.collect_deadline_hours),
+        air_gapped=settings.telemetry.air_gapped,
     )
 
 
@@ -130,8 +131,19 @@ def retry_policy(settings: Settings) -> RetryPolicy:
 
 def _sink(config: Config, http: requests.Session, on_secret: Callable[[str], None]) -> EventSink:
     settings = config.settings
+    if settings.telemetry.air_gapped:
+        # Never built into anything that connects: air-gapped means no outbound connection.
+        return LazySink("none (air-gapped)", _air_gapped)
     if settings.delivery.sink == "console":
         return ConsoleSink(sys.stdout)
+    return posthog_sink(config, http, on_secret)
+
+
+def posthog_sink(
+    config: Config, http: requests.Session, on_secret: Callable[[str], None]
+) -> EventSink:
+    """PostHog, with the configured key or, lazily, the one Devtron's key endpoint hands out."""
+    settings = config.settings
     key = settings.posthog.api_key
     if key is not None:
         return PosthogSink(
@@ -163,6 +175,10 @@ def _sink(config: Config, http: requests.Session, on_secret: Callable[[str], Non
     return LazySink("posthog", discovered)
 
 
+def _air_gapped() -> EventSink:
+    raise TransientError("air-gapped: events are recorded, never sent")
+
+
 def _no_key() -> EventSink:
     raise TransientError("posthog.api_key is not set")
 
@@ -192,7 +208,7 @@ def _server_version(settings: Settings, kube: Kubernetes | None, clock: Clock) -
 
 def _opt_out(settings: Settings, http: requests.Session, clock: Clock) -> Callable[[str], bool]:
     telemetry = settings.telemetry
-    if not telemetry.remote_opt_out:
+    if not telemetry.remote_opt_out or telemetry.air_gapped:
         return lambda ucid: False
     return OptOut(
         telemetry.opt_out_url,

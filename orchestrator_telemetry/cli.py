@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +23,7 @@ from typing import Any, Literal
 import structlog
 from sqlalchemy.exc import DBAPIError
 
-from . import __version__, logs, migrate
+from . import __version__, audit, logs, migrate
 from .app import application, kubernetes, opt_out_reason, retry_policy
 from .config import (
     CONFIG_ENV,
@@ -37,13 +37,14 @@ from .database import Unavailable, first_line, state_engine
 from .effective import describe, kubernetes_in_use
 from .endpoints import Endpoints
 from .events import INSTALLER_EVENTS, EventName, rfc3339
+from .exits import BAD_CONFIG, NOT_DELIVERED, OK, UNAVAILABLE
 from .logs import proxy_secrets
 from .monitoring import Monitor
 from .schedule import utc_now
 from .service import Telemetry
 from .sinks import ConsoleSink
 
-OK, NOT_DELIVERED, BAD_CONFIG, UNAVAILABLE = 0, 1, 2, 3
+AIR_GAPPED = "air-gapped: events are recorded, never sent; `export` carries them out"
 LIVENESS_CHECK = 30.0  # seconds between checks that the scheduler still runs
 SHUTDOWN_TIMEOUT = 5.0  # seconds to finish a running job; the rest of a 10 s grace is to spare
 EMIT_RETRY = 2.0  # seconds between delivery attempts of `emit --wait`
@@ -63,7 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(command: str, args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     needs_key = command in {"run", "once", "emit"}
     try:
-        config = load(args.config, environ, require_api_key=needs_key)
+        # An upload runs where there is egress, often far from any database.
+        config = load(
+            args.config, environ, require_api_key=needs_key, require_database=command != "upload"
+        )
     except ConfigError as exc:
         if command == "run" and not args.strict:
             return _run_unconfigured(exc.problems, args, environ)
@@ -71,7 +75,8 @@ def _dispatch(command: str, args: argparse.Namespace, environ: Mapping[str, str]
             print(f"config error: {problem}", file=sys.stderr)
         return BAD_CONFIG
     settings = config.settings
-    quiet_stdout = command in {"preview", "check-config", "status"}  # their stdout is the answer
+    # Their stdout is the answer.
+    quiet_stdout = command in {"preview", "check-config", "status", "history", "export"}
     redactor = logs.configure(
         settings.log.level,
         settings.log.format,
@@ -80,6 +85,7 @@ def _dispatch(command: str, args: argparse.Namespace, environ: Mapping[str, str]
     )
     logs.mask_streams(redactor)  # print, the HTTP server's own errors, uncaught tracebacks
     args.on_secret = redactor.add  # a key discovered at run time is masked like a configured one
+    args.redact = redactor.mask
     handler = _COMMANDS[command]
     try:
         return handler(config, args)
@@ -148,6 +154,29 @@ def _parser() -> argparse.ArgumentParser:
         parents=[common],
         help="print the ucid, last Summary, outbox and next runs; exit 0 when nothing is overdue",
     )
+    history = sub.add_parser(
+        "history",
+        parents=[common],
+        help="list the recorded events, newest first, and what became of each",
+    )
+    _since(history)
+    history.add_argument("--json", action="store_true", help="print one JSON array")
+    history.add_argument(
+        "--payload", action="store_true", help="with --json: each event's exact properties too"
+    )
+    export = sub.add_parser(
+        "export",
+        parents=[common],
+        help="write the recorded events to a file, for `upload` where there is egress",
+    )
+    export.add_argument("--out", required=True, metavar="FILE", help="the file, or - for stdout")
+    _since(export)
+    upload = sub.add_parser(
+        "upload",
+        parents=[common],
+        help="send an export file to PostHog; needs no database; exit 0 if all were accepted",
+    )
+    upload.add_argument("file", metavar="FILE", help="an export file, or - for stdin")
     sub.add_parser(
         "check-config",
         parents=[common],
@@ -169,6 +198,26 @@ def _seconds(text: str) -> float:
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"{text!r}: must be 0 or more seconds")
     return value
+
+
+def _since(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--since",
+        type=_days,
+        default=30.0,
+        metavar="DAYS",
+        help="events of the last DAYS days (default: 30)",
+    )
+
+
+def _days(value: str) -> float:
+    try:
+        days = float(value)
+    except ValueError:
+        days = 0.0
+    if not days > 0 or days == float("inf"):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive number of days")
+    return days
 
 
 def _default_config() -> Path | None:
@@ -200,6 +249,8 @@ def _run(config: Config, args: argparse.Namespace) -> int:
         if not _serve(endpoints, settings.http, strict=args.strict):
             return BAD_CONFIG
         if reason is None:
+            if settings.telemetry.air_gapped:
+                log.warning(AIR_GAPPED, source=config.source_of("telemetry.air_gapped"))
             daemon.start()
         else:
             # Silent means silent: no scheduler, no query, no outbound connection of any kind.
@@ -327,6 +378,19 @@ def _once(config: Config, args: argparse.Namespace) -> int:
                     telemetry.record_summary(slot)
             except Unavailable as exc:
                 deferred = exc  # the orchestrator cannot be counted now; the rest is delivered
+        if telemetry.plan.air_gapped and deferred is None:
+            unrecorded = [
+                name
+                for name, slot in wanted
+                if telemetry.outbox.status_of(name, telemetry.ucid, slot) is None
+            ]
+            log.info(
+                "once finished",
+                outcome="recorded" if not unrecorded else "not recorded",
+                unrecorded=unrecorded,
+                note=AIR_GAPPED,
+            )
+            return OK if not unrecorded else NOT_DELIVERED
         report = telemetry.deliver(ignore_backoff=True)
         pending = telemetry.outbox.status_counts().get("pending", 0)
         # The latest slot's events must be sent, whatever an earlier run did to them.
@@ -358,6 +422,9 @@ def _emit(config: Config, args: argparse.Namespace) -> int:
         if telemetry is None:
             return OK
         event = telemetry.record_installer_event(name)
+        if telemetry.plan.air_gapped:
+            log.info("emit finished", event_name=event.name, uuid=str(event.uuid), note=AIR_GAPPED)
+            return OK
         deadline = time.monotonic() + (wait or 0.0)
         while True:
             telemetry.deliver(ignore_backoff=True)
@@ -452,7 +519,7 @@ def _check_config(config: Config, args: argparse.Namespace) -> int:
     return OK
 
 
-_COMMANDS = {
+_COMMANDS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
     "run": _run,
     "once": _once,
     "emit": _emit,
@@ -460,4 +527,7 @@ _COMMANDS = {
     "migrate": _migrate,
     "status": _status,
     "check-config": _check_config,
+    "history": audit.history,
+    "export": audit.export,
+    "upload": audit.upload,
 }

@@ -117,6 +117,8 @@ class TelemetrySettings(_Section):
     """Whether anything is collected or sent at all."""
 
     enabled: bool = True
+    # Recorded, never sent: no outbound connection of any kind; `export` carries events out.
+    air_gapped: bool = False
     remote_opt_out: bool = False
     opt_out_url: str = Field(
         "https://telemetry.devtron.ai/devtron/telemetry/opt-out", pattern=_HTTP_URL
@@ -270,6 +272,7 @@ def load(
     environ: Mapping[str, str] | None = None,
     *,
     require_api_key: bool = False,
+    require_database: bool = True,
 ) -> Config:
     """Load and validate the configuration, raising ConfigError listing every problem."""
     env = os.environ if environ is None else environ
@@ -293,7 +296,7 @@ def load(
     _opt_out_from_environment(raw, env, sources)
 
     database = raw.get("database")
-    if not isinstance(database, dict) or not database.get("url"):
+    if require_database and (not isinstance(database, dict) or not database.get("url")):
         problems.append(
             "database.url: not set; set it in the config file, in OT_DATABASE_URL or"
             " OT_DATABASE_URL_FILE, or provide the orchestrator's PG_ADDR/PG_USER/PG_PASSWORD"
@@ -420,20 +423,26 @@ def _database_url_from_orchestrator_env(
     sources["database.url"] = "PG_* variables"
 
 
-# Devtron's own switches, and the de-facto standard one: any of them silences everything.
-OPT_OUT_VARIABLES = {"DO_NOT_TRACK": ("1", "true", "yes"), "IS_AIR_GAP_ENVIRONMENT": ("true",)}
+# The de-facto standard switch: it silences everything and wins over every other setting.
+OPT_OUT_VARIABLES = {"DO_NOT_TRACK": ("1", "true", "yes")}
+# Devtron's own switch for installations without egress: events are recorded, never sent.
+AIR_GAP_VARIABLE = "IS_AIR_GAP_ENVIRONMENT"
 
 
 def _opt_out_from_environment(
     raw: dict[str, Any], env: Mapping[str, str], sources: dict[str, str]
 ) -> None:
-    """Turn telemetry off when DO_NOT_TRACK or IS_AIR_GAP_ENVIRONMENT says so; they always win."""
+    """Silence telemetry on DO_NOT_TRACK, go air-gapped on IS_AIR_GAP_ENVIRONMENT; both win."""
+    section = raw.setdefault("telemetry", {})
+    if not isinstance(section, dict):
+        return
+    if env.get(AIR_GAP_VARIABLE, "").strip().lower() == "true":
+        section["air_gapped"] = True
+        sources["telemetry.air_gapped"] = f"{AIR_GAP_VARIABLE}={env[AIR_GAP_VARIABLE]}"
     for variable, values in OPT_OUT_VARIABLES.items():
         if env.get(variable, "").strip().lower() in values:
-            section = raw.setdefault("telemetry", {})
-            if isinstance(section, dict):
-                section["enabled"] = False
-                sources["telemetry.enabled"] = f"{variable}={env[variable]}"
+            section["enabled"] = False
+            sources["telemetry.enabled"] = f"{variable}={env[variable]}"
             return
 
 
@@ -441,6 +450,7 @@ def _needs_api_key(settings: Settings) -> bool:
     """Events go to PostHog, and neither a key nor a key endpoint is configured."""
     return (
         settings.telemetry.enabled
+        and not settings.telemetry.air_gapped
         and settings.delivery.sink == "posthog"
         and settings.posthog.api_key is None
         and settings.posthog.key_url is None

@@ -313,7 +313,7 @@ class Outbox:
         report: DeliveryReport,
         observe: Observer,
     ) -> datetime | None:
-        event = _event_from_row(row)
+        event = event_from_row(row)
         fields = {"event_name": event.name, "uuid": str(event.uuid)}
         key = row["uuid"]
         now = self._clock()
@@ -444,7 +444,8 @@ def _lock_key(text: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-def _event_from_row(row: RowMapping) -> Event:
+def event_from_row(row: RowMapping) -> Event:
+    """The event an outbox row holds."""
     return Event(
         name=row["event"],
         distinct_id=row["distinct_id"],

@@ -51,6 +51,7 @@ class Plan:
     migrate_on_start: bool
     grace: timedelta = timedelta(hours=1)
     collect_deadline: timedelta = timedelta(hours=6)
+    air_gapped: bool = False  # record, never send: no delivery pass, so nothing expires either
 
 
 class Telemetry:
@@ -214,7 +215,9 @@ class Telemetry:
         observe: Observer | None = None,
         progress: Callable[[], None] = lambda: None,
     ) -> DeliveryReport:
-        """Send everything due through the sink."""
+        """Send everything due through the sink; air-gapped, touch nothing."""
+        if self.plan.air_gapped:
+            return DeliveryReport()
         report = self.outbox.deliver(
             self.sink,
             ignore_backoff=ignore_backoff,
@@ -237,10 +240,13 @@ class Telemetry:
         overdue: list[str] = []
         slot = self.plan.summary.latest_slot(now)
         if slot is not None and now - slot > self.plan.grace:
-            delivered = last is not None and last["period"] >= slot and last["status"] == "sent"
+            # Air-gapped, recording is all there is to do: `export` carries events out.
+            done = {"pending", "sent"} if self.plan.air_gapped else {"sent"}
+            delivered = last is not None and last["period"] >= slot and last["status"] in done
             if not delivered:
-                overdue.append(f"the Summary of {slot.isoformat()} is not delivered")
-        if due is not None and now - due > self.plan.grace:
+                missing = "recorded" if self.plan.air_gapped else "delivered"
+                overdue.append(f"the Summary of {slot.isoformat()} is not {missing}")
+        if due is not None and now - due > self.plan.grace and not self.plan.air_gapped:
             overdue.append(f"pending events have been due since {due.isoformat()}")
         return Status(
             ucid=ucid,

@@ -1,9 +1,10 @@
 """Opting out: silent means silent, Devtron's remote opt-out is honoured, proxies are used.
 
-Opted out by `telemetry.enabled: false`, `DO_NOT_TRACK=1` or `IS_AIR_GAP_ENVIRONMENT=true`, the
-daemon opens no outbound connection of any kind (PostHog, the key endpoint, the opt-out lookup)
-and queries nothing: every test here points the database at a closed port, so a single query
-attempt would end the command with exit code 3. Commands run as subprocesses, as in a container.
+Opted out by `telemetry.enabled: false` or `DO_NOT_TRACK=1`, the daemon opens no outbound
+connection of any kind (PostHog, the key endpoint, the opt-out lookup) and queries nothing: every
+test here points the database at a closed port, so a single query attempt would end the command
+with exit code 3. Commands run as subprocesses, as in a container. Air-gapped installations record
+and never send: tests/integration/test_air_gap_export.py.
 """
 
 from __future__ import annotations
@@ -135,7 +136,6 @@ def assert_silent(result: CliResult, capture: CaptureServer, devtron: FakeDevtro
 
 OPT_OUT_SWITCHES = {
     "DO_NOT_TRACK=1": {"DO_NOT_TRACK": "1"},
-    "IS_AIR_GAP_ENVIRONMENT=true": {"IS_AIR_GAP_ENVIRONMENT": "true"},
     "OT_TELEMETRY_ENABLED=false": {"OT_TELEMETRY_ENABLED": "false"},
     # Devtron's and the de-facto standard switches win over the daemon's own setting.
     "DO_NOT_TRACK=1 beats OT_TELEMETRY_ENABLED=true": {
@@ -227,11 +227,11 @@ def test_run_opted_out_stays_up_silent_and_healthy_and_stops_on_sigterm(
 
 
 def test_run_opted_out_needs_no_posthog_key_at_all() -> None:
-    # An air-gapped installation has no key to configure and no key endpoint to reach.
+    # A silenced installation has no key to configure and no key endpoint to reach.
     port = free_port()
     env = cli_env(
         OT_DATABASE_URL=closed_database_url(),
-        IS_AIR_GAP_ENVIRONMENT="true",
+        DO_NOT_TRACK="1",
         OT_HTTP_HOST="127.0.0.1",
         OT_HTTP_PORT=str(port),
     )

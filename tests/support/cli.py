@@ -100,11 +100,14 @@ class CliResult:
         return f"exit {self.returncode}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
 
 
-def run_cli(*args: str, env: Mapping[str, str], timeout: float = 30.0) -> CliResult:
-    """Run the command line to completion with `env` as its whole environment."""
+def run_cli(
+    *args: str, env: Mapping[str, str], timeout: float = 30.0, stdin: str | None = None
+) -> CliResult:
+    """Run the command line to completion with `env` as its whole environment, `stdin` as input."""
     completed = subprocess.run(
         [*CLI, *args],
         env=dict(env),
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -197,6 +197,26 @@ def test_the_api_key_is_required_only_where_events_are_sent() -> None:
     load(None, {**env, "OT_DELIVERY_SINK": "console"}, require_api_key=True)
 
 
+def test_devtrons_air_gap_switch_means_recorded_never_sent_and_no_key() -> None:
+    env = {"OT_DATABASE_URL": "postgresql://h/db", "IS_AIR_GAP_ENVIRONMENT": "true"}
+
+    config = load(None, env, require_api_key=True)
+
+    assert config.settings.telemetry.air_gapped is True
+    assert config.settings.telemetry.enabled is True  # recorded, unlike DO_NOT_TRACK
+    assert config.source_of("telemetry.air_gapped") == "IS_AIR_GAP_ENVIRONMENT=true"
+    overruled = load(None, {**env, "OT_TELEMETRY_AIR_GAPPED": "false"}).settings.telemetry
+    assert overruled.air_gapped is True  # Devtron's switch wins, as DO_NOT_TRACK does
+    assert load(None, {**env, "DO_NOT_TRACK": "1"}).settings.telemetry.enabled is False
+
+
+def test_only_upload_may_go_without_a_database() -> None:
+    env = {"OT_POSTHOG_API_KEY": "phc_abcdefghijklmnop"}
+
+    assert load(None, env, require_database=False).settings.database.url is None
+    assert any(line.startswith("database.url: not set") for line in problems(None, env))
+
+
 def test_no_problem_line_repeats_a_secret(tmp_path: Path) -> None:
     env = {
         "OT_DATABASE_URL": "mysql://user:hunter2secret@h/db",

@@ -26,6 +26,7 @@ from pydantic import BaseModel
 
 from orchestrator_telemetry import cli
 from orchestrator_telemetry.config import (
+    AIR_GAP_VARIABLE,
     CONFIG_ENV,
     OPT_OUT_VARIABLES,
     SECRET_KEYS,
@@ -645,7 +646,7 @@ def test_the_sidecar_declares_requests_and_limits() -> None:
 
 def test_every_variable_the_sidecar_sets_is_one_the_daemon_reads() -> None:
     daemon_reads = {env_name(section, key) for section, key in keys()}
-    daemon_reads |= ORCHESTRATOR_DATABASE_VARIABLES | set(OPT_OUT_VARIABLES)
+    daemon_reads |= ORCHESTRATOR_DATABASE_VARIABLES | set(OPT_OUT_VARIABLES) | {AIR_GAP_VARIABLE}
 
     assert set(sidecar_env()) <= daemon_reads
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator_telemetry import events
+from orchestrator_telemetry import cli, events
 from orchestrator_telemetry.config import env_name, keys
 
 README = (Path(__file__).parents[2] / "README.md").read_text()
@@ -46,6 +47,17 @@ def test_the_summary_example_is_what_the_daemon_builds() -> None:
 def test_the_configuration_table_lists_every_key_and_variable() -> None:
     for section, key in keys():
         assert f"| `{section}.{key}` | `{env_name(section, key)}`" in README
+
+
+def test_every_command_is_in_the_readmes_command_table() -> None:
+    [commands] = [
+        action
+        for action in cli._parser()._actions
+        if isinstance(action, argparse._SubParsersAction)
+    ]
+
+    for name in commands.choices:
+        assert f"| `{name}" in README, f"{name} is not documented in the README's command table"
 
 
 def test_every_test_the_guarantees_name_exists() -> None:
