@@ -69,7 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     indexed = measure(meter, chosen, args.runs)
                 _check(dict(indexed), generated)
             daemon = soak = None
+            paths: list[footprint.PathFootprint] = []
             if not args.no_footprint:
+                print("measuring the daemon as the image runs it, on both paths", flush=True)
+                paths = footprint.paths(server, DATABASE)
                 print(f"measuring the daemon: start, {args.idle_seconds:.0f} s idle", flush=True)
                 daemon = footprint.daemon(server, DATABASE, args.idle_seconds)
                 print(f"simulating {args.soak_days} days of ticks", flush=True)
@@ -85,6 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 startup_bytes=connection_start_bytes(proxy, server.url(DATABASE, port=proxy.port)),
                 daemon=daemon,
                 soak=soak,
+                paths=paths,
                 machine=report.describe_machine(
                     admin, f"{load} before the timed runs, {report.load_average()} at the end"
                 ),

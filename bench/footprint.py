@@ -13,10 +13,14 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -49,6 +53,22 @@ class DaemonFootprint:
     def cpu_seconds_per_idle_hour(self) -> float:
         """Idle CPU time scaled to an hour."""
         return self.idle_cpu_seconds * 3600 / self.idle_seconds
+
+
+@dataclass(frozen=True)
+class PathFootprint:
+    """The daemon as its image runs it, on one path: resident memory once ready, and 10 s later."""
+
+    path: str
+    target_mib: int | None  # None: no target of its own (a first start)
+    rss_ready_kb: int
+    rss_later_kb: int
+    cpu_to_ready_seconds: float
+
+    @property
+    def rss_mib(self) -> float:
+        """The larger of the two readings, in MiB."""
+        return max(self.rss_ready_kb, self.rss_later_kb) / 1024
 
 
 @dataclass(frozen=True)
@@ -109,6 +129,165 @@ def daemon(server: CachedPostgres, database: str, idle_seconds: float) -> Daemon
         held_connections_max=max(held),
         exit_code=exit_code,
     )
+
+
+# The memory each path may take at a usual start (the issue's targets), in MiB.
+TARGETS = {"in a cluster": 72, "outside a cluster": 64}
+# As the image runs it (Dockerfile): bytecode compiled ahead, never written; two malloc arenas.
+IMAGE_ENV = {"PYTHONDONTWRITEBYTECODE": "1", "MALLOC_ARENA_MAX": "2", "PYTHONUNBUFFERED": "1"}
+PROBES = 60  # requests while idle: probes, scrapes and a preview, as a pod gets them
+
+
+def paths(server: CachedPostgres, database: str) -> list[PathFootprint]:
+    """Both paths, image-like: outside a cluster, and in one (a local API server over TLS)."""
+    from tests.support.kube import FakeKubernetesApi  # noqa: PLC0415 - the benchmark's API server
+
+    _precompile()
+    measured = [
+        # The first start ever migrates the daemon's schema, and Alembic stays imported after.
+        _path(server, database, "outside a cluster, first start", [], {}, migrated=False),
+        _path(server, database, "outside a cluster", [], {}),
+    ]
+    token = "bench-serviceaccount-token"  # noqa: S105 - the local API server's own
+    with FakeKubernetesApi(token, tls=True) as api, _token_file(token) as token_file:
+        env = {
+            "KUBERNETES_SERVICE_HOST": "127.0.0.1",
+            "KUBERNETES_SERVICE_PORT": str(api.port),
+            "OT_KUBERNETES_ENABLED": "true",
+            "NO_PROXY": "127.0.0.1",
+        }
+        launcher = ["-m", "bench.in_pod", str(token_file), str(api.ca_path)]
+        measured.append(_path(server, database, "in a cluster", launcher, env))
+    return measured
+
+
+def _precompile() -> None:
+    """Compile every module ahead, as the image's build does."""
+    # The installed libraries as the image has them; this checkout's own modules in the default
+    # mode, whose .pyc files the interpreter still checks against later edits.
+    for where, mode in (
+        (Path(sys.prefix), "unchecked-hash"),
+        (ROOT / "orchestrator_telemetry", "timestamp"),
+    ):
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "compileall",
+                "-q",
+                "-j",
+                "0",
+                "--invalidation-mode",
+                mode,
+                str(where),
+            ],
+            check=False,
+            capture_output=True,
+        )
+
+
+@contextmanager
+def _token_file(token: str) -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="ot-bench-sa-") as folder:
+        path = Path(folder) / "token"
+        path.write_text(token)
+        yield path
+
+
+def _path(
+    server: CachedPostgres,
+    database: str,
+    name: str,
+    launcher: list[str],
+    env: dict[str, str],
+    *,
+    migrated: bool = True,
+) -> PathFootprint:
+    """Start the daemon on one path, wait until /readyz answers 200, read its memory twice.
+
+    `migrated`: the schema is at head already, as at every start but the first.
+    """
+    port = _free_port()
+    with _fresh_database(server, "ot_bench_paths") as state_url:
+        environ = {
+            "PATH": os.environ.get("PATH", os.defpath),
+            **IMAGE_ENV,
+            "OT_DATABASE_URL": server.url(database),
+            "OT_STATE_URL": state_url,
+            "OT_DELIVERY_SINK": "console",
+            "OT_KUBERNETES_ENABLED": "false",
+            "OT_HTTP_HOST": "127.0.0.1",
+            "OT_HTTP_PORT": str(port),
+            "OT_LOG_FORMAT": "json",
+            **env,
+        }
+        command = launcher or ["-m", "orchestrator_telemetry"]
+        if migrated:
+            subprocess.run(
+                [sys.executable, "-m", "orchestrator_telemetry", "migrate"],
+                cwd=ROOT,
+                env=environ,
+                check=True,
+                capture_output=True,
+            )
+        process = subprocess.Popen(
+            [sys.executable, *command, "run"],
+            cwd=ROOT,
+            env=environ,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            _wait_ready(base + "/readyz", process)
+            time.sleep(1)  # the start-up job's thread ends, the scheduler goes back to sleep
+            cpu = _process_cpu_seconds(process.pid)
+            rss_ready = resident_kb(process.pid)
+            for index in range(PROBES):
+                _get(base + ("/healthz", "/readyz", "/metrics")[index % 3])
+            _get(base + "/preview")
+            time.sleep(10)
+            rss_later = resident_kb(process.pid)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+    return PathFootprint(name, TARGETS.get(name), rss_ready, rss_later, cpu)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _get(url: str) -> int:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=30) as answer:
+            answer.read()
+            return int(answer.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError:
+        return 0
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the daemon exited with {process.returncode} before it was ready")
+        if _get(url) == 200:
+            return
+        time.sleep(0.2)
+    raise RuntimeError("the daemon was not ready within 180 s")
+
+
+def _process_cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of the process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def soak(server: CachedPostgres, database: str, days: int) -> SoakFootprint:

@@ -75,7 +75,7 @@ def application(
         raise ConfigError(["database.url: not set"])
     with ExitStack() as stack:
         http = stack.enter_context(session(settings.delivery.lookup_deadline))
-        kube = _kubernetes(settings)
+        kube = kubernetes(settings)
         if kube is not None:
             stack.callback(kube.close)
         orchestrator = orchestrator_engine(url.get_secret_value(), settings.database)
@@ -191,7 +191,8 @@ def _no_key() -> EventSink:
     raise TransientError("posthog.api_key is not set")
 
 
-def _kubernetes(settings: Settings) -> Kubernetes | None:
+def kubernetes(settings: Settings) -> Kubernetes | None:
+    """The Kubernetes API client, or None where it is not to be used."""
     wanted = settings.kubernetes.enabled
     if wanted is False or (wanted is None and not running_in_cluster()):
         return None

@@ -14,6 +14,7 @@ import signal
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -22,17 +23,25 @@ from types import FrameType
 from typing import Any, Literal
 
 import structlog
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from . import __version__, audit, logs, migrate, schemas
-from .app import application, opt_out_reason, retry_policy
+from .app import application, kubernetes, opt_out_reason, retry_policy
 from .collect.catalogue import summary_layout, tables_read
-from .config import CONFIG_ENV, Config, ConfigError, env_name, keys, load, password_parameters
+from .config import (
+    CONFIG_ENV,
+    Config,
+    ConfigError,
+    HttpSettings,
+    http_settings,
+    load,
+)
 from .database import Unavailable, first_line, state_engine
+from .effective import describe, kubernetes_in_use
 from .endpoints import Endpoints
 from .events import INSTALLER_EVENTS, EventName, rfc3339
 from .exits import BAD_CONFIG, NOT_DELIVERED, OK, UNAVAILABLE
+from .logs import proxy_secrets
 from .monitoring import Monitor
 from .schedule import utc_now
 from .service import Telemetry
@@ -41,6 +50,7 @@ from .sinks import ConsoleSink
 AIR_GAPPED = "air-gapped: events are recorded, never sent; `export` carries them out"
 LIVENESS_CHECK = 30.0  # seconds between checks that the scheduler still runs
 SHUTDOWN_TIMEOUT = 5.0  # seconds to finish a running job; the rest of a 10 s grace is to spare
+EMIT_RETRY = 2.0  # seconds between delivery attempts of `emit --wait`
 
 log = structlog.get_logger("orchestrator_telemetry")
 
@@ -66,6 +76,8 @@ def _dispatch(command: str, args: argparse.Namespace, environ: Mapping[str, str]
             require_database=not offline and command != "upload",
         )
     except ConfigError as exc:
+        if command == "run" and not args.strict:
+            return _run_unconfigured(exc.problems, args, environ)
         for problem in exc.problems:
             print(f"config error: {problem}", file=sys.stderr)
         return BAD_CONFIG
@@ -83,9 +95,10 @@ def _dispatch(command: str, args: argparse.Namespace, environ: Mapping[str, str]
     redactor = logs.configure(
         settings.log.level,
         settings.log.format,
-        settings.secrets(),
+        [*settings.secrets(), *proxy_secrets(environ)],
         stream=sys.stderr if quiet_stdout else sys.stdout,
     )
+    logs.mask_streams(redactor)  # print, the HTTP server's own errors, uncaught tracebacks
     args.on_secret = redactor.add  # a key discovered at run time is masked like a configured one
     args.redact = redactor.mask
     handler = _COMMANDS[command]
@@ -109,16 +122,23 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 ok, 1 not delivered, 2 bad configuration, 3 dependency unavailable.",
     )
     parser.add_argument("--version", action="version", version=__version__)
+    config_help = f"YAML configuration file (default: ${CONFIG_ENV}, else none)"
+    parser.add_argument(
+        "--config", type=Path, default=_default_config(), metavar="PATH", help=config_help
+    )
     common = argparse.ArgumentParser(add_help=False)
+    # Also after the subcommand; not given there, the value before it (or the default) stands.
     common.add_argument(
-        "--config",
-        type=Path,
-        default=_default_config(),
-        metavar="PATH",
-        help=f"YAML configuration file (default: ${CONFIG_ENV}, else none)",
+        "--config", type=Path, default=argparse.SUPPRESS, metavar="PATH", help=config_help
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("run", parents=[common], help="run the daemon in the foreground")
+    run = sub.add_parser("run", parents=[common], help="run the daemon in the foreground")
+    run.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 2 on an invalid configuration or a busy HTTP port, instead of staying up"
+        " (serving /healthz, and /readyz 503) without sending anything",
+    )
     once = sub.add_parser(
         "once",
         parents=[common],
@@ -130,12 +150,22 @@ def _parser() -> argparse.ArgumentParser:
         parents=[common],
         help="print the events that would be sent now, as JSON; sends and writes nothing",
     )
+    names = [name.value for name in INSTALLER_EVENTS]
     emit = sub.add_parser(
         "emit",
         parents=[common],
-        help="record and deliver one installer lifecycle event (for a Helm hook or init container)",
+        help="record one installer lifecycle event and try to deliver it (for a Helm hook)",
+        description="Record one installer lifecycle event, then try to deliver it at once. Exit 0"
+        " once it is recorded: what PostHog does not take now, the daemon delivers later."
+        f" Events: {', '.join(names)}.",
     )
-    emit.add_argument("event", choices=[name.value for name in INSTALLER_EVENTS], metavar="EVENT")
+    emit.add_argument("event", choices=names, metavar="EVENT", help=f"one of: {', '.join(names)}")
+    emit.add_argument(
+        "--wait",
+        type=_seconds,
+        metavar="SECONDS",
+        help="wait up to SECONDS for delivery; exit 1 if the event was not delivered by then",
+    )
     sub.add_parser("migrate", parents=[common], help="create or upgrade the daemon's own schema")
     sub.add_parser(
         "status",
@@ -168,7 +198,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "check-config",
         parents=[common],
-        help="validate the configuration and print it, secrets masked",
+        help="validate the configuration and print every effective value, secrets masked",
     )
     schema = sub.add_parser(
         "schema",
@@ -194,6 +224,16 @@ def _parser() -> argparse.ArgumentParser:
         help="run the daemon on a throwaway PostgreSQL with sample data, printing events",
     )
     return parser
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be 0 or more seconds")
+    return value
 
 
 def _since(parser: argparse.ArgumentParser) -> None:
@@ -224,14 +264,7 @@ def _default_config() -> Path | None:
 def _run(config: Config, args: argparse.Namespace) -> int:
     from .daemon import Daemon  # noqa: PLC0415 - APScheduler is only needed by the daemon
 
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        log.info("stopping", signal=signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = _stop_on_signals()
     settings = config.settings
     monitor = Monitor()
     reason = opt_out_reason(config)
@@ -249,17 +282,8 @@ def _run(config: Config, args: argparse.Namespace) -> int:
             alive=(lambda: not stop.is_set()) if reason else daemon.alive,
             preview=lambda: [event.to_capture() for event in app.telemetry.preview()],
         )
-        if settings.http.enabled:
-            try:
-                endpoints.start(settings.http.host, settings.http.port)
-            except OSError as exc:
-                where = f"{settings.http.host}:{settings.http.port}"
-                log.error(
-                    "cannot serve http; set http.port or http.enabled: false",
-                    address=where,
-                    error=exc.strerror or str(exc),
-                )
-                return BAD_CONFIG
+        if not _serve(endpoints, settings.http, strict=args.strict):
+            return BAD_CONFIG
         if reason is None:
             if settings.telemetry.air_gapped:
                 log.warning(AIR_GAPPED, source=config.source_of("telemetry.air_gapped"))
@@ -279,6 +303,76 @@ def _run(config: Config, args: argparse.Namespace) -> int:
         endpoints.stop()
     log.info("stopped")
     return OK
+
+
+def _run_unconfigured(
+    problems: list[str], args: argparse.Namespace, environ: Mapping[str, str]
+) -> int:
+    """`run` with an unusable configuration: send nothing, say why, keep the pod starting."""
+    redactor = logs.configure(
+        _choice(environ.get("OT_LOG_LEVEL"), ("debug", "info", "warning", "error"), "info"),
+        _choice(environ.get("OT_LOG_FORMAT"), ("auto", "json", "console"), "auto"),
+        proxy_secrets(environ),
+    )
+    logs.mask_streams(redactor)
+    for problem in problems:
+        log.error(f"config error: {problem}")
+    log.error(
+        "configuration invalid: nothing is collected or sent; /readyz lists the problems"
+        " until they are fixed and the daemon restarted (run --strict exits 2 instead)"
+    )
+    stop = _stop_on_signals()
+    monitor = Monitor()
+    monitor.config_invalid(problems)
+    endpoints = Endpoints(monitor, alive=lambda: not stop.is_set(), preview=_unconfigured)
+    _serve(endpoints, http_settings(args.config, environ), strict=False)
+    stop.wait()
+    endpoints.stop()
+    log.info("stopped")
+    return OK
+
+
+def _unconfigured() -> list[dict[str, Any]]:
+    raise ConfigError(["the configuration is invalid; see /readyz"])
+
+
+def _choice(value: str | None, allowed: tuple[str, ...], default: str) -> str:
+    return value if value in allowed else default
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("stopping", signal=signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    return stop
+
+
+def _serve(endpoints: Endpoints, http: HttpSettings, *, strict: bool) -> bool:
+    """Start the endpoint if enabled; False only when it cannot be and `strict` says to stop."""
+    if not http.enabled:
+        return True
+    try:
+        endpoints.start(
+            http.host,
+            http.port,
+            connection_timeout=http.connection_timeout,
+            max_connections=http.max_connections,
+        )
+    except OSError as exc:
+        log.error(
+            "cannot serve http; set http.port or http.enabled: false"
+            + ("" if strict else "; running without the endpoint"),
+            address=f"{http.host}:{http.port}",
+            error=exc.strerror or str(exc),
+        )
+        return not strict
+    return True
 
 
 @contextmanager
@@ -359,6 +453,7 @@ def _once(config: Config, args: argparse.Namespace) -> int:
 
 def _emit(config: Config, args: argparse.Namespace) -> int:
     name = EventName(args.event)
+    wait: float | None = args.wait
     with _permitted(config, args) as telemetry:
         if telemetry is None:
             return OK
@@ -366,17 +461,23 @@ def _emit(config: Config, args: argparse.Namespace) -> int:
         if telemetry.plan.air_gapped:
             log.info("emit finished", event_name=event.name, uuid=str(event.uuid), note=AIR_GAPPED)
             return OK
-        report = telemetry.deliver(ignore_backoff=True)
-        status = telemetry.outbox.status_of(event.name, event.distinct_id, event.period)
+        deadline = time.monotonic() + (wait or 0.0)
+        while True:
+            telemetry.deliver(ignore_backoff=True)
+            status = telemetry.outbox.status_of(event.name, event.distinct_id, event.period)
+            left = deadline - time.monotonic()
+            if status != "pending" or wait is None or left <= 0:
+                break
+            time.sleep(min(EMIT_RETRY, left))
+    sent = status == "sent"
     # Not delivered now is not lost: the event is recorded, and the daemon delivers it later.
     log.info(
         "emit finished",
         event_name=event.name,
         uuid=str(event.uuid),
-        outcome="ok" if status == "sent" else "not delivered",
-        sent=len(report.sent),
+        outcome="sent" if sent else f"recorded, {status}; the daemon delivers it later",
     )
-    return OK if status == "sent" else NOT_DELIVERED
+    return OK if sent or wait is None else NOT_DELIVERED
 
 
 def _preview(config: Config, args: argparse.Namespace) -> int:
@@ -473,31 +574,19 @@ def _format_and_mode(config: Config, args: argparse.Namespace) -> tuple[str, str
 
 
 def _check_config(config: Config, args: argparse.Namespace) -> int:
-    for line in describe(config):
-        print(line)
+    kube = None
+    if kubernetes_in_use(config, os.environ)[0]:
+        try:
+            kube = kubernetes(config.settings)
+        except Exception as exc:  # noqa: BLE001 - check-config shows what it can
+            log.warning("cannot reach the Kubernetes API", error=str(exc))
+    try:
+        for line in describe(config, os.environ, kube.server_version if kube else None):
+            print(line)
+    finally:
+        if kube is not None:
+            kube.close()
     return OK
-
-
-def describe(config: Config) -> Iterator[str]:
-    """The effective configuration, one `key: value  # source` line each, secrets masked."""
-    data = config.settings.model_dump(by_alias=True)
-    for section, key in keys():
-        value: Any = data[section][key]
-        if hasattr(value, "get_secret_value"):
-            value = _mask(key, value.get_secret_value())
-        origin = config.source_of(f"{section}.{key}")
-        variable = env_name(section, key)
-        where = origin if origin == variable else f"{origin}; env {variable}"
-        yield f"{section}.{key}: {json.dumps(value)}  # {where}"
-
-
-def _mask(key: str, secret: str) -> str:
-    if key == "url":
-        url = make_url(secret)
-        hidden = dict.fromkeys(password_parameters(url), "***")
-        masked: str = url.update_query_dict(hidden).render_as_string(hide_password=True)
-        return masked
-    return "***" if len(secret) < 12 else f"{secret[:4]}***"
 
 
 _COMMANDS: dict[str, Callable[[Config, argparse.Namespace], int]] = {

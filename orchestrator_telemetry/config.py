@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import quote_plus
+from urllib.parse import quote_plus, unquote, urlsplit
 
 import yaml
 from pydantic import (
@@ -140,8 +140,11 @@ class HttpSettings(_Section):
     """Health, readiness, Prometheus metrics and preview over HTTP."""
 
     enabled: bool = True
-    host: str = "0.0.0.0"  # noqa: S104 - a sidecar's probes come from the kubelet, not loopback
+    # Every IPv4 and IPv6 address: a sidecar's probes come from the kubelet, in any cluster family.
+    host: str = Field("*", min_length=1)
     port: int = Field(9108, ge=0, le=65535)  # 0: any free port, logged at start
+    connection_timeout: PositiveFloat = 10.0
+    max_connections: PositiveInt = 32
 
 
 class IdentitySettings(_Section):
@@ -234,6 +237,10 @@ class Settings(_Section):
                 url = make_url(secret.get_secret_value())
                 passwords = [url.password, *password_parameters(url).values()]
                 found += [f(str(p)) for p in passwords if p for f in (str, quote_plus)]
+        for address in (self.posthog.host, self.posthog.key_url, self.telemetry.opt_out_url):
+            password = urlsplit(address or "").password
+            if password:
+                found += [password, unquote(password)]
         return [value for value in found if value]
 
 
@@ -361,10 +368,14 @@ def _resolve_secret_files(
         file_key = f"{key}_file"
         candidates: list[tuple[str, str]] = []
         if isinstance(block, dict) and file_key in block:
+            if block.get(key) is not None:  # two ways in one place: neither may win silently
+                problems.append(_given_twice(f"{section}.{key}", f"{section}.{file_key}"))
             candidates.append((str(block.pop(file_key)), f"{section}.{file_key}"))
             sources.pop(f"{section}.{file_key}", None)
         variable = env_name(section, key) + "_FILE"
         if variable in env:
+            if env_name(section, key) in env:
+                problems.append(_given_twice(env_name(section, key), variable))
             candidates.append((env[variable], variable))
         if not candidates:
             continue
@@ -381,6 +392,10 @@ def _resolve_secret_files(
             sources[f"{section}.{key}"] = f"{origin}={file_name}"
 
 
+def _given_twice(value: str, file: str) -> str:
+    return f"{value} and {file} are both set: the same secret given two ways; keep one of them"
+
+
 def _database_url_from_orchestrator_env(
     raw: dict[str, Any], env: Mapping[str, str], sources: dict[str, str], problems: list[str]
 ) -> None:
@@ -392,6 +407,8 @@ def _database_url_from_orchestrator_env(
     if not any(env.get(name) for name in names):
         return
     password = env.get("PG_PASSWORD")
+    if env.get("PG_PASSWORD") and env.get("PG_PASSWORD_FILE"):
+        problems.append(_given_twice("PG_PASSWORD", "PG_PASSWORD_FILE"))
     if env.get("PG_PASSWORD_FILE"):
         try:
             password = Path(env["PG_PASSWORD_FILE"]).read_text(encoding="utf-8").strip()
@@ -468,3 +485,17 @@ def _describe(error: Mapping[str, Any], sources: Mapping[str, str]) -> str:
     if len(loc) == 2 and not (origin or "").startswith(ENV_PREFIX):
         hint = f" (from {origin or 'defaults'}; also settable as {env_name(loc[0], loc[1])})"
     return f"{key}: {message}{hint}"
+
+
+def http_settings(path: Path | None, environ: Mapping[str, str]) -> HttpSettings:
+    """The `http` section alone, defaults where it is unusable: for a misconfigured `run`."""
+    raw = _read_yaml(path, []) if path is not None else {}
+    section = raw.get("http")
+    values: dict[str, Any] = dict(section) if isinstance(section, dict) else {}
+    for name in HttpSettings.model_fields:
+        if env_name("http", name) in environ:
+            values[name] = environ[env_name("http", name)]
+    try:
+        return HttpSettings.model_validate(values)
+    except ValidationError:
+        return HttpSettings()

@@ -152,10 +152,12 @@ class Daemon:
                     reason=reason,
                 )
                 self._retry_soon()
+                self._refresh_outbox()
             except Exception as exc:  # a failed run must never stop the daemon
                 outcome, fields["error"] = "failed", f"{type(exc).__name__}: {exc}"
                 log.exception("job crashed", job=job)
                 self._retry_soon()
+                self._refresh_outbox()
             finally:
                 self._progress_at = None
             seconds = time.monotonic() - started
@@ -168,6 +170,10 @@ class Daemon:
                 duration_ms=round(seconds * 1000),
                 **fields,
             )
+
+    def _refresh_outbox(self) -> None:
+        """After a failed run too: the outbox may be readable when the orchestrator is not."""
+        self._monitor.refresh_outbox(self._telemetry.outbox.status_counts, self._clock())
 
     def _progress(self) -> None:
         self._progress_at = time.monotonic()
@@ -192,7 +198,7 @@ class Daemon:
                 observe=self._monitor.observe_outcome, progress=self._progress
             )
         fields.update(_report_fields(report))
-        self._monitor.observe_outbox(report.counts)
+        self._monitor.observe_outbox(report.counts, self._clock())
         if "counts" in fields:
             self._monitor.observe_summary(fields["counts"])
         self._schedule_retry(report.next_due)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import re
 import sys
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Mapping
 from typing import Any, TextIO
+from urllib.parse import unquote, urlsplit
 
 import structlog
 from structlog.typing import WrappedLogger
@@ -25,25 +29,34 @@ class Redactor:
     """Masks every known secret value: in each field before rendering, then in the line itself."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets: list[str] = []
+        self._secrets: set[str] = set()
+        self._pattern = _URL_PASSWORD
         for secret in secrets:
             self.add(secret)
 
     def add(self, secret: str) -> None:
         """Mask `secret` from now on (a key discovered at run time, say)."""
-        # Shorter values would mask ordinary words; a secret that short is no secret anyway.
-        if len(secret) < _SHORTEST_SECRET:
+        if not secret:
             return
         # As written, and as JSON escapes it (quotes, backslashes, non-ASCII characters).
-        found = {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
-        # Longest first, so a URL is masked whole before the password inside it is.
-        self._secrets = sorted(set(self._secrets) | found, key=len, reverse=True)
+        self._secrets |= {
+            secret,
+            json.dumps(secret)[1:-1],
+            json.dumps(secret, ensure_ascii=False)[1:-1],
+        }
+        # Longest first, so a URL is masked whole before the password inside it is. A secret
+        # shorter than a word is masked where it stands alone, not inside every word holding it.
+        alternatives = [
+            re.escape(value)
+            if len(value) >= _SHORTEST_ANYWHERE
+            else rf"(?<![A-Za-z0-9]){re.escape(value)}(?![A-Za-z0-9])"
+            for value in sorted(self._secrets, key=len, reverse=True)
+        ]
+        self._pattern = re.compile("|".join([*alternatives, _URL_PASSWORD.pattern]))
 
     def mask(self, text: str) -> str:
-        """`text` with every known secret replaced by ***."""
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        """`text` with every known secret, and any URL's password, replaced by ***."""
+        return self._pattern.sub(_masked, text)
 
     def fields(self, logger: WrappedLogger, name: str, event_dict: Any) -> Any:
         """Processor: mask secrets in every string field, before anything renders them."""
@@ -63,7 +76,87 @@ class Redactor:
         return value
 
 
-_SHORTEST_SECRET = 4
+_SHORTEST_ANYWHERE = 4
+# The password of any URL with credentials (scheme://user:password@host), known or not.
+_URL_PASSWORD = re.compile(r"(?P<userinfo>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)[^@\s]+@")
+
+
+def _masked(match: re.Match[str]) -> str:
+    userinfo = match.group("userinfo")
+    return f"{userinfo}***@" if userinfo is not None else "***"
+
+
+_active = Redactor()
+
+
+def mask(text: str) -> str:
+    """`text` with the secrets the last `configure` was given masked (for what is stored)."""
+    return _active.mask(text)
+
+
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+
+
+def proxy_secrets(environ: Mapping[str, str]) -> list[str]:
+    """The passwords in the proxy variables (either case), which requests sends on its own."""
+    found = []
+    for name in PROXY_VARIABLES:
+        for variable in (name, name.lower()):
+            password = urlsplit(environ.get(variable, "")).password
+            if password:
+                found += [password, unquote(password)]
+    return found
+
+
+class MaskedStream(io.TextIOBase):
+    """A text stream masking secrets line by line: print, tracebacks, a library's own output."""
+
+    def __init__(self, inner: TextIO, redactor: Redactor) -> None:
+        self.inner = inner
+        self.redactor = redactor
+        self._pending = ""
+        self._lock = threading.Lock()
+
+    def write(self, text: str) -> int:
+        """Write every complete line, masked; keep a partial line until it ends or is flushed."""
+        with self._lock:
+            self._pending += text
+            if "\n" in self._pending:
+                lines, _, self._pending = self._pending.rpartition("\n")
+                self.inner.write(self.redactor.mask(lines + "\n"))
+        return len(text)
+
+    def flush(self) -> None:
+        """Write what is pending, masked, and flush the stream beneath."""
+        with self._lock:
+            if self._pending:
+                self.inner.write(self.redactor.mask(self._pending))
+                self._pending = ""
+        self.inner.flush()
+
+    def isatty(self) -> bool:
+        """Whether the stream beneath is a terminal."""
+        return self.inner.isatty()
+
+    def fileno(self) -> int:
+        """The stream beneath's descriptor."""
+        return self.inner.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        """The stream beneath's encoding."""
+        return self.inner.encoding
+
+
+def mask_streams(redactor: Redactor) -> None:
+    """Mask secrets in everything written to stdout and stderr from now on."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if isinstance(stream, MaskedStream):
+            stream.flush()
+            stream.redactor = redactor
+        else:
+            setattr(sys, name, MaskedStream(stream, redactor))
 
 
 def configure(
@@ -73,8 +166,9 @@ def configure(
     stream: TextIO | None = None,
 ) -> Redactor:
     """Route structlog and stdlib logging through one renderer on `stream` (stdout by default)."""
+    global _active  # noqa: PLW0603 - what outbox errors are masked with before they are stored
     out = stream or sys.stdout
-    redactor = Redactor(secrets)
+    redactor = _active = Redactor(secrets)
     as_json = fmt == "json" or (fmt == "auto" and not out.isatty())
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,

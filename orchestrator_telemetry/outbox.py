@@ -26,6 +26,7 @@ from sqlalchemy import Connection, Engine, RowMapping, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import SQLAlchemyError
 
+from . import logs
 from .events import Event, EventName
 from .schedule import Clock
 from .sinks import (
@@ -370,6 +371,8 @@ class Outbox:
     def _set(connection: Connection, key: UUID, *, tried: bool = False, **values: Any) -> None:
         if tried:
             values["attempts"] = outbox.c.attempts + 1
+        if values.get("last_error"):  # an exception's text may quote a URL or a key
+            values["last_error"] = logs.mask(values["last_error"])
         # Only a pending row changes: an outcome is never written over another replica's.
         pending = (outbox.c.uuid == key) & (outbox.c.status == "pending")
         connection.execute(update(outbox).where(pending).values(**values))

@@ -23,6 +23,76 @@ _LOOKBACK = (
 )
 
 
+def crontab_trigger(expression: str) -> CronTrigger:
+    """An APScheduler trigger with crontab's meaning: weekdays 0 and 7 are Sunday, 1 Monday.
+
+    APScheduler's own `from_crontab` counts weekdays from Monday and combines the two day fields
+    with AND; crontab fires when either matches. That OR has no APScheduler equivalent, so an
+    expression restricting both day fields is refused.
+    """
+    fields = expression.split()
+    if len(fields) != len(_FIELDS):
+        raise ValueError(f"Wrong number of fields; got {len(fields)}, expected {len(_FIELDS)}")
+    minute, hour, day, month, weekday = fields
+    if day != "*" and weekday != "*":
+        raise ValueError(
+            "both day of month and day of week are restricted; cron fires when either matches,"
+            " which is not supported here: set one of them to '*'"
+        )
+    return CronTrigger(
+        minute=minute,
+        hour=hour,
+        day=day,
+        month=month.lower(),
+        day_of_week=_weekdays(weekday),
+        timezone=UTC,
+    )
+
+
+_FIELDS = ("minute", "hour", "day of month", "month", "day of week")
+_DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # crontab's numbering, 0-6
+
+
+def _weekdays(field: str) -> str:
+    """A crontab day-of-week field as APScheduler's weekday names (it counts from Monday)."""
+    if field == "*":
+        return "*"
+    days: set[int] = set()
+    for item in field.lower().split(","):
+        span, _, step_text = item.partition("/")
+        step = _number(step_text, "step") if step_text else 1
+        if step < 1:
+            raise ValueError(f"day of week {item!r}: the step must be 1 or more")
+        if span == "*":
+            first, last = 0, 6
+        else:
+            low, dash, high = span.partition("-")
+            first = _weekday(low)
+            last = _weekday(high) if dash else (7 if step_text else first)
+            if last < first:
+                raise ValueError(f"day of week {item!r}: the range runs backwards")
+        days.update(day % 7 for day in range(first, last + 1, step))
+    if len(days) == 7:
+        return "*"
+    # APScheduler's names: its Monday-first numbering never shows.
+    return ",".join(_DAY_NAMES[day] for day in sorted(days))
+
+
+def _weekday(text: str) -> int:
+    if text in _DAY_NAMES:
+        return _DAY_NAMES.index(text)
+    day = _number(text, "day of week")
+    if not 0 <= day <= 7:
+        raise ValueError(f"day of week {text!r}: expected 0-7 (0 and 7 are Sunday) or sun-sat")
+    return day
+
+
+def _number(text: str, what: str) -> int:
+    if not text.isdigit():
+        raise ValueError(f"{what} {text!r}: expected a number or a name")
+    return int(text)
+
+
 def utc_now() -> datetime:
     """The wall clock, in UTC."""
     return datetime.now(UTC)
@@ -41,7 +111,7 @@ class Schedule:
     def trigger(self) -> CronTrigger:
         """The APScheduler trigger for this expression (stateless, so it is shared)."""
         try:
-            return CronTrigger.from_crontab(self.expression, timezone=UTC)
+            return crontab_trigger(self.expression)
         except ValueError as exc:
             raise ValueError(f"invalid cron expression {self.expression!r}: {exc}") from None
 

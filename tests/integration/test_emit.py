@@ -119,7 +119,7 @@ def test_an_event_posthog_refused_is_kept_and_delivered_by_the_next_run_as_the_s
 
     failed = run_cli("emit", "InstallationSuccess", env=env)
 
-    assert failed.returncode == 1, failed.describe()
+    assert failed.returncode == 0, failed.describe()  # recorded: the daemon delivers it later
     assert capture.events == []
     [(kept_uuid, kept_event, status)] = outbox_rows(orchestrator_engine)
     assert (kept_event, status) == ("InstallationSuccess", "pending")

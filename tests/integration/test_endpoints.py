@@ -24,6 +24,7 @@ from orchestrator_telemetry.monitoring import Monitor
 from orchestrator_telemetry.sandbox.demo import as_summary
 from orchestrator_telemetry.sandbox.devtron import load_sample_data
 from orchestrator_telemetry.sandbox.postgres import free_port
+from orchestrator_telemetry.schedule import utc_now
 from tests.support.cli import CliProcess, cli_env, plain_url
 from tests.support.slots import settled_schedules
 
@@ -184,7 +185,7 @@ def test_metrics_is_prometheus_text_with_every_documented_metric(served: Served)
     after = time.time()
     monitor.observe_outcome("transient", "Heartbeat")
     monitor.observe_outcome("transient", "Heartbeat")
-    monitor.observe_outbox({"pending": 2, "sent": 5})
+    monitor.observe_outbox({"pending": 2, "sent": 5}, utc_now())
     monitor.observe_summary({"userCount": 4, "clusterCount": -1})
 
     answer = served.get("/metrics")
@@ -335,3 +336,29 @@ def test_healthz_stays_200_while_the_database_is_unreachable() -> None:
     assert readiness.status == 503
     assert readiness.json()["database"] is False
     assert "state database" in readiness.json()["reason"]
+
+
+def test_after_a_failed_run_the_outbox_gauges_are_refreshed_and_the_database_reported_down(
+    orchestrator_db_url: str,
+) -> None:
+    port = free_port()
+    unreachable = f"postgresql://devtron:pw@127.0.0.1:{free_port()}/orchestrator"
+    env = {**daemon_env(unreachable, port), "OT_STATE_URL": plain_url(orchestrator_db_url)}
+    before = utc_now().timestamp()
+
+    with CliProcess("run", env=env) as daemon:
+        startup = started(daemon)
+        metrics = request(f"http://127.0.0.1:{port}/metrics")
+        assert daemon.stop(signal.SIGTERM) == 0, daemon.describe()
+
+    assert startup["outcome"] == "failed", daemon.describe()
+    found = samples(metrics.body.decode())
+    refreshed = sample_value(found, "orchestrator_telemetry_outbox_refresh_timestamp_seconds")
+    assert refreshed is not None
+    assert refreshed >= before - 1
+    assert sample_value(found, "orchestrator_telemetry_outbox_events", status="pending") == 0.0
+    assert sample_value(found, "orchestrator_telemetry_database_up") == 0.0
+    failed = sample_value(
+        found, "orchestrator_telemetry_runs_total", job="startup", outcome="failed"
+    )
+    assert failed == 1.0

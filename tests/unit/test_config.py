@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator_telemetry.cli import describe
 from orchestrator_telemetry.config import ConfigError, Settings, env_name, keys, load
+from orchestrator_telemetry.effective import describe
 
 ISSUE_SHAPE = """
 database:
@@ -262,3 +262,88 @@ def test_secrets_lists_urls_and_passwords_for_log_scrubbing() -> None:
 
     assert "p@ssword" in secrets
     assert "phc_key000000000" in secrets
+
+
+# a secret given two ways -----------------------------------------------------------------------
+
+
+def test_a_secret_given_in_a_variable_and_its_file_variable_is_an_error_naming_both(
+    tmp_path: Path,
+) -> None:
+    url_file = tmp_path / "url"
+    url_file.write_text("postgresql://u:p@db/orchestrator")
+    env = {"OT_DATABASE_URL": "postgresql://u:p@other/db", "OT_DATABASE_URL_FILE": str(url_file)}
+
+    with pytest.raises(ConfigError) as raised:
+        load(None, env)
+
+    [problem] = raised.value.problems
+    assert "OT_DATABASE_URL and OT_DATABASE_URL_FILE are both set" in problem
+    assert "p@other" not in problem
+
+
+def test_a_secret_given_as_value_and_file_in_yaml_is_an_error_naming_both(tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text("phc_fromafile0000")
+    config = write(
+        tmp_path,
+        "database:\n  url: postgresql://u@h/db\n"
+        f"posthog:\n  api_key: phc_inline00000000\n  api_key_file: {key_file}\n",
+    )
+
+    with pytest.raises(ConfigError) as raised:
+        load(config, {})
+
+    [problem] = raised.value.problems
+    assert "posthog.api_key and posthog.api_key_file are both set" in problem
+    assert "phc_inline" not in problem
+
+
+def test_pg_password_and_pg_password_file_together_are_an_error(tmp_path: Path) -> None:
+    password_file = tmp_path / "password"
+    password_file.write_text("fromfile")
+    env = {"PG_PASSWORD": "inline", "PG_PASSWORD_FILE": str(password_file)}
+
+    with pytest.raises(ConfigError, match="PG_PASSWORD and PG_PASSWORD_FILE are both set"):
+        load(None, env)
+
+
+# check-config's effective values ---------------------------------------------------------------
+
+
+def test_check_config_shows_every_value_and_none_is_null() -> None:
+    env = {"OT_DATABASE_URL": "postgresql://u:hunter2secret@h/db"}
+
+    lines = list(describe(load(None, env), {}))
+
+    assert len(lines) == len(keys())
+    assert not [line for line in lines if ": null" in line]
+    shown = {line.split(":", 1)[0]: line for line in lines}
+    assert shown["state.url"].startswith('state.url: "postgresql+psycopg2://u:***@h/db"')
+    assert "database.url" in shown["state.url"]
+    assert shown["kubernetes.enabled"].startswith("kubernetes.enabled: false")
+    assert "not running in a cluster" in shown["kubernetes.enabled"]
+    assert shown["devtron.server_version"].startswith('devtron.server_version: "unknown"')
+    assert "set devtron.server_version" in shown["devtron.server_version"]
+
+
+def test_check_config_resolves_the_server_version_from_the_kubernetes_api() -> None:
+    env = {"OT_DATABASE_URL": "postgresql://u@h/db", "OT_KUBERNETES_ENABLED": "true"}
+
+    lines = list(describe(load(None, env), {}, server_version=lambda: "v1.29.4+k3s1"))
+
+    [line] = [line for line in lines if line.startswith("devtron.server_version:")]
+    assert line.startswith('devtron.server_version: "v1.29.4+k3s1"')
+    assert "Kubernetes API" in line
+    [enabled] = [line for line in lines if line.startswith("kubernetes.enabled:")]
+    assert enabled.startswith("kubernetes.enabled: true  # OT_KUBERNETES_ENABLED")
+
+
+def test_a_masked_key_shows_its_first_and_last_four_characters() -> None:
+    env = {"OT_DATABASE_URL": "postgresql://u@h/db", "OT_POSTHOG_API_KEY": "phc_abcdefghij3kQz"}
+
+    lines = list(describe(load(None, env), {}))
+
+    [line] = [line for line in lines if line.startswith("posthog.api_key:")]
+    assert line.startswith('posthog.api_key: "phc_...3kQz"')
+    assert "abcdefghij" not in line

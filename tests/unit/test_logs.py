@@ -92,3 +92,53 @@ def test_console_format_is_readable_text() -> None:
     assert "daemon started" in text
     assert not text.startswith("{")
     assert SECRET not in text
+
+
+# secrets of any length, anywhere ---------------------------------------------------------------
+
+
+def test_a_short_secret_is_masked_where_it_stands_alone_not_inside_words() -> None:
+    redactor = logs.Redactor(["pw1"])
+
+    assert redactor.mask("password pw1 rejected") == "password *** rejected"
+    assert redactor.mask("user=admin:pw1") == "user=admin:***"
+    assert redactor.mask("upw1x stays") == "upw1x stays"
+
+
+def test_a_one_character_secret_is_masked_too() -> None:
+    assert logs.Redactor(["x"]).mask("password x refused") == "password *** refused"
+
+
+def test_the_password_of_any_url_is_masked_known_or_not() -> None:
+    redactor = logs.Redactor()
+
+    masked = redactor.mask("proxy http://bob:unknown-pass@proxy:3128 and https://h/x failed")
+
+    assert masked == "proxy http://bob:***@proxy:3128 and https://h/x failed"
+
+
+def test_proxy_variables_give_their_passwords_in_either_case() -> None:
+    env = {
+        "HTTPS_PROXY": "http://bob:s3cret%21@proxy:3128",
+        "http_proxy": "http://alice:other-pass@proxy:3128",
+        "NO_PROXY": "localhost",
+    }
+
+    found = logs.proxy_secrets(env)
+
+    assert {"s3cret%21", "s3cret!", "other-pass"} <= set(found)
+
+
+def test_a_masked_stream_masks_a_secret_split_across_writes() -> None:
+    out = io.StringIO()
+    stream = logs.MaskedStream(out, logs.Redactor([SECRET]))
+
+    stream.write("connect with " + SECRET[:5])
+    stream.write(SECRET[5:] + " failed\nnext")
+    stream.flush()
+
+    assert out.getvalue() == "connect with *** failed\nnext"
+
+
+def test_what_is_stored_is_masked_with_the_configured_secrets(stream: io.StringIO) -> None:
+    assert logs.mask(f"HTTP 401: key {SECRET} refused") == "HTTP 401: key *** refused"
