@@ -12,7 +12,7 @@ from tests.support.capture import Reply
 START = datetime(2026, 1, 5, 0, 0, 17, tzinfo=UTC)
 """When every simulation begins: a Monday, a few seconds past a slot."""
 
-CLIENT_TIMEOUT = 0.2
+CLIENT_TIMEOUT = 0.1
 """The posthog client's timeout in the simulation, in real seconds: a timeout costs this much."""
 
 # What PostHog (or whatever answers at posthog.host) does during a stretch.
