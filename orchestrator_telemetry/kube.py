@@ -117,7 +117,7 @@ class Kubernetes:
         account = SERVICE_ACCOUNT_DIR
         try:
             config = KubeConfig.from_service_account(account)
-        except ConfigError as exc:
+        except (ConfigError, OSError) as exc:  # a file missing (ConfigError) or unreadable
             raise KubernetesError(
                 f"kubernetes: cannot load the in-cluster configuration: {_one_line(str(exc))}"
             ) from exc
