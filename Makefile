@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint unit integration simulate bench clean lock
+.PHONY: install demo test lint unit integration simulate bench clean lock artefacts
 
 install: $(VENV)/.installed
 
@@ -40,6 +40,10 @@ simulate: install
 # The Summary against a large generated orchestrator database; writes BENCHMARKS.md.
 bench: install
 	$(BIN)/python -m bench
+
+# Regenerate what is derived from the metric catalogue: docs/metrics.md and the JSON Schemas.
+artefacts: install
+	$(BIN)/python -m orchestrator_telemetry.collect.artefacts
 
 # Regenerate the lock files from pyproject.toml in throwaway virtualenvs.
 lock:

@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.pool import NullPool
 
+from orchestrator_telemetry.collect.catalogue import tables_read
 from orchestrator_telemetry.sandbox.devtron import create_schema
 
 from .server import CACHE, CachedPostgres
@@ -26,7 +27,9 @@ DATABASE = "orchestrator"
 # The Summary slot the benchmark counts: the five years of rows end at it.
 ANCHOR = datetime(2025, 11, 24, tzinfo=UTC)
 SCRIPT = Path(__file__).with_name("generate.sql")
-TABLES = ("users", "cluster", "environment", "team", "app", "ci_pipeline", "pipeline")
+# The documented Summary's tables first, then the others the extended Summary reads.
+_DOCUMENTED = ("users", "cluster", "environment", "team", "app", "ci_pipeline", "pipeline")
+TABLES = (*_DOCUMENTED, *(table for table in tables_read("full") if table not in _DOCUMENTED))
 
 
 @dataclass(frozen=True)
@@ -40,10 +43,13 @@ class Size:
     apps: int
     ci_pipelines: int
     cd_pipelines: int
+    ci_workflows: int
+    cd_runners: int
+    user_audits: int
 
     @classmethod
     def scaled(cls, scale: float) -> Size:
-        """The issue's size (2M + 2M pipelines, 100k apps, ...) times `scale`."""
+        """The issues' size (2M + 2M pipelines, 5M + 5M runs, 100k apps, ...) times `scale`."""
 
         def rows(full: int, least: int) -> int:
             return max(least, round(full * scale))
@@ -56,6 +62,9 @@ class Size:
             apps=rows(100_000, 20),
             ci_pipelines=rows(2_000_000, 100),
             cd_pipelines=rows(2_000_000, 100),
+            ci_workflows=rows(5_000_000, 200),
+            cd_runners=rows(5_000_000, 200),
+            user_audits=rows(500_000, 50),
         )
 
 

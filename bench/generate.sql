@@ -169,3 +169,213 @@ SELECT setval(pg_get_serial_sequence('public.' || t, 'id'), pg_temp.setting(sett
 FROM (VALUES ('users', 'users'), ('cluster', 'clusters'), ('environment', 'environments'),
              ('team', 'teams'), ('app', 'apps'), ('ci_pipeline', 'ci_pipelines'),
              ('pipeline', 'cd_pipelines')) AS s(t, setting);
+
+-- The extended Summary's tables (devtron-extended-format.md §8), at the sizes years of use
+-- leave: millions of CI and CD runs, an app's configuration rows per app or per pipeline, and
+-- the small tables a few dozen rows each.
+
+-- step: ci_workflow
+-- CI runs over five years, denser towards the anchor (about 5,500 of 5 million in its last 24
+-- hours); popular pipelines run most. 80 % succeed; the build type is recorded since migration
+-- 90 (the oldest 30 % have none); a run carries its git trigger as JSON, as Devtron stores it.
+INSERT INTO public.ci_workflow (id, name, status, message, started_on, finished_on,
+                                ci_pipeline_id, ci_build_type, git_triggers, triggered_by)
+SELECT g, 'ci-run-' || g,
+       CASE WHEN pg_temp.u(g, 71) < 0.80 THEN 'Succeeded' WHEN pg_temp.u(g, 71) < 0.95 THEN 'Failed'
+            WHEN pg_temp.u(g, 71) < 0.99 THEN 'CANCELLED' ELSE 'Running' END,
+       CASE WHEN pg_temp.u(g, 71) >= 0.80 AND pg_temp.u(g, 71) < 0.95
+            THEN 'step "build" exited with code 1' ELSE '' END,
+       started, started + interval '4 minutes' * (1 + 3 * pg_temp.u(g, 72)),
+       1 + floor(pg_temp.setting('ci_pipelines') * pg_temp.u(g, 70) ^ 1.5)::int,
+       CASE WHEN g < pg_temp.setting('ci_workflows') * 0.3 THEN NULL
+            WHEN pg_temp.u(g, 73) < 0.6 THEN 'self-dockerfile-build'
+            WHEN pg_temp.u(g, 73) < 0.85 THEN 'managed-dockerfile-build'
+            ELSE 'buildpack-build' END,
+       json_build_object('1', json_build_object('Commit', md5('c' || g) || substr(md5('d' || g), 1, 8),
+                                                 'Author', 'dev' || (g % 500) || '@example.com',
+                                                 'Message', 'Merge pull request #' || (g % 9000),
+                                                 'Changes', NULL, 'WebhookData', NULL)),
+       1 + floor(pg_temp.setting('users') * pg_temp.u(g, 74))::int
+FROM (SELECT g, pg_temp.grown(g, pg_temp.setting('ci_workflows'), 75) AS started
+      FROM generate_series(1, pg_temp.setting('ci_workflows')) AS g) AS s
+ORDER BY g;
+
+-- step: cd_workflow
+-- A CD trigger per artifact and pipeline; about 1.7 runners each (pre, deploy, post stages).
+INSERT INTO public.cd_workflow (id, ci_artifact_id, pipeline_id, workflow_status, created_on,
+                                created_by, updated_on, updated_by)
+SELECT g, g, 1 + floor(pg_temp.setting('cd_pipelines') * pg_temp.u(g, 80) ^ 1.5)::int,
+       'WfSucceeded', created, 2, created, 2
+FROM (SELECT g, pg_temp.grown(g, pg_temp.setting('cd_runners') * 6 / 10, 81) AS created
+      FROM generate_series(1, pg_temp.setting('cd_runners') * 6 / 10) AS g) AS s
+ORDER BY g;
+
+-- step: cd_workflow_runner
+INSERT INTO public.cd_workflow_runner (id, name, workflow_type, executor_type, status, message,
+                                       started_on, finished_on, cd_workflow_id, triggered_by)
+SELECT g, 'cd-run-' || g, kind, 'AWF',
+       CASE WHEN kind = 'DEPLOY' THEN
+                CASE WHEN pg_temp.u(g, 83) < 0.75 THEN 'Healthy'
+                     WHEN pg_temp.u(g, 83) < 0.85 THEN 'Degraded'
+                     WHEN pg_temp.u(g, 83) < 0.95 THEN 'Failed' ELSE 'Progressing' END
+            WHEN pg_temp.u(g, 83) < 0.9 THEN 'Succeeded' ELSE 'Failed' END,
+       CASE WHEN pg_temp.u(g, 83) >= 0.85 THEN 'release failed: timed out waiting for the condition'
+            ELSE '' END,
+       started, started + interval '2 minutes' * (1 + 5 * pg_temp.u(g, 84)),
+       1 + floor((g - 1) * 6 / 10)::int, 1 + floor(pg_temp.setting('users') * pg_temp.u(g, 85))::int
+FROM (SELECT g, pg_temp.grown(g, pg_temp.setting('cd_runners'), 86) AS started,
+             CASE WHEN pg_temp.u(g, 82) < 0.15 THEN 'PRE' WHEN pg_temp.u(g, 82) < 0.9 THEN 'DEPLOY'
+                  ELSE 'POST' END AS kind
+      FROM generate_series(1, pg_temp.setting('cd_runners')) AS g) AS s
+ORDER BY g;
+
+-- step: logins
+-- Logins and API-token uses over five years, denser recently; a user's audit row per session.
+INSERT INTO public.user_audit (id, user_id, client_ip, created_on, updated_on)
+SELECT g, 1 + floor(pg_temp.setting('users') * pg_temp.u(g, 90) ^ 2)::int,
+       '10.' || (g % 250) || '.' || (g % 7) || '.' || (g % 13), seen, seen
+FROM (SELECT g, pg_temp.grown(g, pg_temp.setting('user_audits'), 91) AS seen
+      FROM generate_series(1, pg_temp.setting('user_audits')) AS g) AS s;
+-- A person's preferences; admin skipped onboarding (as the JSON string Devtron writes).
+INSERT INTO public.user_attributes (email_id, user_data)
+SELECT email_id, json_build_object('SkippedOnboarding', (id = 2)::text,
+                                   'theme', CASE WHEN id % 3 = 0 THEN 'dark' ELSE 'light' END)
+FROM public.users WHERE user_type IS NULL AND active;
+
+-- step: settings
+INSERT INTO public.attributes (key, value, active)
+VALUES ('url', 'https://devtron.example.com', true), ('HelmAppAccessCounter', '4182', true),
+       ('ChartStoreVisitCount', '913', true), ('HelmAppUpdateCounter', '77', true);
+INSERT INTO public.attributes (key, value, active)
+SELECT 'setting-' || g, repeat('v', 40), g % 5 <> 0 FROM generate_series(1, 20) AS g;
+INSERT INTO public.sso_login_config (name, active, config)
+VALUES ('google', true, repeat('x', 600)), ('github', false, repeat('y', 600));
+INSERT INTO public.module (name, version, status)
+VALUES ('cicd', 'v0.7.0', 'installed'), ('argo-cd', 'v0.7.0', 'installed'),
+       ('security.trivy', 'v0.7.0', 'installed'), ('security.clair', 'v0.7.0', 'notInstalled'),
+       ('notifier', 'v0.7.0', 'installFailed'), ('monitoring.grafana', 'v0.7.0', 'installed'),
+       ('velero', 'v0.7.0', 'timeout'), ('fluxcd', 'v0.7.0', 'installing');
+INSERT INTO public.git_provider (name, url, active, deleted)
+SELECT 'provider-' || g, 'git' || g || '.example.com', g % 4 <> 0, g % 7 = 0
+FROM generate_series(1, 20) AS g;
+INSERT INTO public.gitops_config (provider, active) VALUES ('GITHUB', true), ('GITLAB', false);
+INSERT INTO public.docker_artifact_store (id, registry_url, active)
+SELECT 'registry-' || g, 'registry' || g || '.example.com', g % 6 <> 0
+FROM generate_series(1, 30) AS g;
+INSERT INTO public.plugin_parent_metadata (name, identifier, type, deleted, is_exposed)
+SELECT 'plugin-' || g, 'plugin-' || g, CASE WHEN g % 4 = 0 THEN 'PRESET' ELSE 'SHARED' END,
+       g % 10 = 0, g % 9 <> 0
+FROM generate_series(1, 100) AS g;
+INSERT INTO public.plugin_tag (name, deleted)
+SELECT 'tag-' || g, g % 5 = 0 FROM generate_series(1, 10) AS g;
+INSERT INTO public.global_policy (name, policy_of, version, policy_json, enabled, deleted)
+SELECT 'policy-' || g,
+       (ARRAY['DEPLOYMENT_WINDOW', 'APPROVAL', 'PLUGIN', 'LOCK_CONFIGURATION'])[1 + g % 4], 'v1',
+       repeat('{}', 50), true, g % 8 = 0
+FROM generate_series(1, 50) AS g;
+INSERT INTO public.resource_filter (name, target_object, condition_expression, deleted)
+SELECT 'filter-' || g, 0, 'containerImage.contains("prod")', g % 5 = 0
+FROM generate_series(1, 20) AS g;
+INSERT INTO public.resource_qualifier_mapping_criteria (description, json_data, active)
+SELECT 'criteria ' || g, '{}', true FROM generate_series(1, 100) AS g;
+INSERT INTO public.resource_qualifier_mapping (resource_id, resource_type, qualifier_id, active)
+SELECT 1 + g % 60, g % 3, g % 5, g % 10 <> 0 FROM generate_series(1, 2000) AS g;
+-- Deployment charts: each in many versions, only the newest active.
+INSERT INTO public.chart_ref (location, version, name, active, is_default)
+SELECT lower(replace(name, ' ', '-')) || '_' || v, v || '.0.0', name, false, false
+FROM unnest(ARRAY['Deployment', 'Rollout Deployment', 'StatefulSet', 'Job & CronJob']) AS name,
+     generate_series(1, 10) AS v;
+
+-- step: installed apps
+-- Chart-store (Helm) apps: one installation per app of type 1, each with a version or two.
+INSERT INTO public.app_store_application_version (id, version, name)
+SELECT g, '1.' || (g % 40) || '.0', 'chart-' || (g % 700) FROM generate_series(1, 5000) AS g;
+INSERT INTO public.installed_apps (id, app_id, environment_id, active, status, notes)
+SELECT row_number() OVER (ORDER BY id), id,
+       1 + floor(pg_temp.setting('environments') * pg_temp.u(id, 100))::int,
+       pg_temp.u(id, 101) < 0.9,
+       CASE WHEN pg_temp.u(id, 102) < 0.8 THEN 6 ELSE 3 END,
+       CASE WHEN pg_temp.u(id, 103) < 0.1 THEN 'installed for the ' || app_name END
+FROM public.app WHERE app_type = 1;
+INSERT INTO public.installed_app_versions (installed_app_id, app_store_application_version_id,
+                                           active)
+SELECT i.id, 1 + floor(5000 * pg_temp.u(i.id * 2 + v, 104))::int, v = 1
+FROM public.installed_apps i, generate_series(1, 2) AS v
+WHERE v = 1 OR pg_temp.u(i.id, 105) < 0.5;
+
+-- step: app configuration
+-- Per Devtron app or job: its git materials, build configuration and template, charts, labels,
+-- a workflow or two, a note now and then, and its app-level ConfigMaps.
+INSERT INTO public.git_material (app_id, git_provider_id, url, active, filter_pattern)
+SELECT a.id, 1, 'https://git.example.com/' || a.app_name || '/' || m, pg_temp.u(a.id, 110 + m) < 0.95,
+       CASE WHEN pg_temp.u(a.id, 115 + m) < 0.85 THEN '[]'::json
+            WHEN pg_temp.u(a.id, 115 + m) < 0.95 THEN '["src/**", "!docs/**"]'::json
+            ELSE 'null'::json END
+FROM public.app a, generate_series(1, 3) AS m
+WHERE a.app_type IN (0, 2) AND (m = 1 OR pg_temp.u(a.id, 120 + m) < 0.15);
+INSERT INTO public.ci_build_config (id, type, build_metadata)
+SELECT a.id,
+       CASE WHEN pg_temp.u(a.id, 125) < 0.6 THEN 'self-dockerfile-build'
+            WHEN pg_temp.u(a.id, 125) < 0.85 THEN 'managed-dockerfile-build'
+            ELSE 'buildpack-build' END,
+       CASE WHEN pg_temp.u(a.id, 125) >= 0.6
+            THEN json_build_object('language',
+                     (ARRAY['Go', 'Java', 'Node', 'Python', 'PHP', 'Ruby'])[1 + (a.id % 6)])::text
+       END
+FROM public.app a WHERE a.app_type IN (0, 2);
+INSERT INTO public.ci_template (app_id, docker_registry_id, active, ci_build_config_id)
+SELECT a.id, 'registry-1', pg_temp.u(a.id, 126) < 0.97, a.id
+FROM public.app a WHERE a.app_type IN (0, 2);
+INSERT INTO public.charts (app_id, chart_ref_id, chart_name, active)
+SELECT a.id,
+       CASE WHEN v = 1 THEN 1 + floor(5 * pg_temp.u(a.id, 127))::int
+            ELSE 7 + floor(40 * pg_temp.u(a.id, 128))::int END,
+       'chart', v = 1
+FROM public.app a, generate_series(1, 2) AS v
+WHERE a.app_type = 0 AND (v = 1 OR pg_temp.u(a.id, 129) < 0.3);
+INSERT INTO public.app_label (app_id, key, value, propagate)
+SELECT a.id, 'label-' || l, 'value-' || (a.id % 17), pg_temp.u(a.id, 130 + l) < 0.4
+FROM public.app a, generate_series(1, 3) AS l
+WHERE pg_temp.u(a.id, 134 + l) < 0.6;
+INSERT INTO public.generic_note (identifier, identifier_type, description)
+SELECT a.id, 1, CASE WHEN pg_temp.u(a.id, 138) < 0.9 THEN repeat('# Runbook ', 30) ELSE ' ' END
+FROM public.app a WHERE pg_temp.u(a.id, 139) < 0.1;
+INSERT INTO public.app_workflow (id, name, app_id, active)
+SELECT a.id + (w - 1) * pg_temp.setting('apps'), 'workflow-' || w, a.id,
+       w = 1 OR pg_temp.u(a.id, 141) < 0.8
+FROM public.app a, generate_series(1, 2) AS w
+WHERE a.app_type IN (0, 2) AND (w = 1 OR pg_temp.u(a.id, 140) < 0.2);
+INSERT INTO public.config_map_app_level (app_id, config_map_data)
+SELECT a.id,
+       CASE WHEN pg_temp.u(a.id, 143) < 0.1 THEN '{"maps":null}'
+            ELSE json_build_object('maps', json_build_array(
+                     json_build_object('name', 'cm-' || a.id, 'type', 'environment',
+                                       'external', pg_temp.u(a.id, 144) < 0.3,
+                                       'data', json_build_object('LOG_LEVEL', 'info'))))::text
+       END
+FROM public.app a WHERE a.app_type = 0 AND pg_temp.u(a.id, 142) < 0.5;
+
+-- step: pipeline configuration
+-- Per CI and CD pipeline: its place in the app's first workflow; per CD pipeline an environment
+-- override (patch or replace) and, for a third, environment-level ConfigMaps.
+INSERT INTO public.app_workflow_mapping (type, component_id, parent_id, app_workflow_id, active)
+SELECT 'CI_PIPELINE', id, NULL, app_id, NOT deleted FROM public.ci_pipeline
+UNION ALL
+SELECT 'CD_PIPELINE', p.id, p.ci_pipeline_id, p.app_id, NOT p.deleted FROM public.pipeline p;
+INSERT INTO public.chart_env_config_override (chart_id, target_environment, env_override_yaml,
+                                              active, merge_strategy)
+SELECT p.app_id, p.environment_id, '{"replicaCount": 2}', NOT p.deleted,
+       CASE WHEN pg_temp.u(p.id, 150) < 0.7 THEN 'replace'
+            WHEN pg_temp.u(p.id, 150) < 0.9 THEN 'patch' END
+FROM public.pipeline p WHERE pg_temp.u(p.id, 151) < 0.5;
+INSERT INTO public.config_map_env_level (app_id, environment_id, config_map_data, deleted)
+SELECT DISTINCT ON (p.app_id, p.environment_id) p.app_id, p.environment_id,
+       CASE WHEN pg_temp.u(p.id, 153) < 0.1 THEN '{"maps":null}'
+            ELSE json_build_object('maps', json_build_array(
+                     json_build_object('name', 'env-cm-' || p.id,
+                                       'external', pg_temp.u(p.id, 154) < 0.3)))::text
+       END,
+       p.deleted
+FROM public.pipeline p WHERE pg_temp.u(p.id, 152) < 0.33
+ORDER BY p.app_id, p.environment_id, p.id;
+

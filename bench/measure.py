@@ -9,6 +9,7 @@ read into it (reads), parallel workers included.
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from collections.abc import Iterable
@@ -39,7 +40,7 @@ class Run:
     received: int  # bytes from the server, connection start-up included
     buffers_hit: int
     buffers_read: int
-    counts: dict[str, int]
+    counts: dict[str, Any]
 
     @property
     def buffers(self) -> int:
@@ -66,9 +67,9 @@ class Measured:
         return float(statistics.median(getattr(a, field) / getattr(b, field) for a, b in pairs))
 
     @property
-    def counts(self) -> dict[str, int]:
+    def counts(self) -> dict[str, Any]:
         """The counts, which every run must agree on."""
-        answers = {tuple(sorted(run.counts.items())) for run in self.runs}
+        answers = {json.dumps(run.counts, sort_keys=True, default=str) for run in self.runs}
         if len(answers) != 1:
             raise AssertionError(f"{self.strategy.name}: runs disagree: {answers}")
         return self.runs[0].counts

@@ -1,12 +1,16 @@
 """The ways of getting the six counts that the benchmark sets side by side.
 
-- ours: `metrics.collect` on the engine `database.orchestrator_engine` builds: the daemon's path.
+- ours: `collect.collect` on the engine `database.orchestrator_engine` builds: the daemon's path.
 - go: the Go orchestrator's way (reference §2 and §4): one statement per count, without a
   transaction; `users` and `cluster` rows fetched whole and counted in the application;
   nonProdAppCount as count(DISTINCT) over the three-way join; pipeline scanned twice.
 - floor: one plain count(*) of ci_pipeline and one of pipeline, in one statement. No exact answer
   reads less: both windowed counts need every row's created_on (no index), and the non-production
   count needs every CD pipeline's environment.
+- before: the documented Summary's statement before the catalogue (both windowed counts as one
+  UNION ALL), to show the documented Summary is no slower than it was.
+- ours-full and go-full: the extended FULL Summary, ours (`collect` with layout "full") and the
+  Go orchestrator's 68 statements (`go_full.py`, reference §10).
 - previous, one-scan and subqueries: other single-statement formulations, kept to show why
   ours is shaped as it is (see BENCHMARKS.md); no-jit: ours with the server's JIT compiler
   switched off for the session, to show what compiling the statement costs.
@@ -17,17 +21,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, select, text
 from sqlalchemy.pool import NullPool
 
+from orchestrator_telemetry.collect import Window, collect
+from orchestrator_telemetry.collect.catalogue import queried
+from orchestrator_telemetry.collect.statements import statement as collect_statement
 from orchestrator_telemetry.config import DatabaseSettings
 from orchestrator_telemetry.database import connect_args, orchestrator_engine
-from orchestrator_telemetry.metrics import METRICS, Window, collect
 
 from .generate import ANCHOR
+from .go_full import go_full, shared
 
 WINDOW = Window.ending_at(ANCHOR)
+METRICS = tuple(metric.key for metric in queried("documented"))
 SINCE = ANCHOR - timedelta(hours=24)  # Go's `created_on > now - 24h`, at the anchor
 
 
@@ -38,15 +47,19 @@ class Strategy:
     name: str
     title: str
     engine: Engine
-    count: Callable[[Engine], dict[str, int]]
+    count: Callable[[Engine], dict[str, Any]]
 
-    def run(self) -> dict[str, int]:
+    def run(self) -> dict[str, Any]:
         """The counts (floor: the two table sizes), read through `engine`."""
         return self.count(self.engine)
 
 
 def _ours(engine: Engine) -> dict[str, int]:
     return collect(engine, WINDOW)
+
+
+def _ours_full(engine: Engine) -> dict[str, Any]:
+    return collect(engine, WINDOW, layout="full")
 
 
 def _go(engine: Engine) -> dict[str, int]:
@@ -109,6 +122,24 @@ _PREVIOUS_SQL = (
     ' WHERE environment."default" = false AND app.active = true) AS "nonProdAppCount",'
     + _SMALL_COUNTS_SQL
 )
+# The documented Summary's statement before the catalogue: both windowed counts in one UNION ALL.
+_BEFORE_SQL = (
+    'SELECT windowed."cdCountPerDay", windowed."ciCountPerDay",'
+    ' (SELECT count(*) FROM cluster WHERE active = true) AS "clusterCount",'
+    ' (SELECT count(*) FROM environment WHERE active = true) AS "environmentCount",'
+    " (SELECT count(*) FROM users WHERE active = true"
+    " AND (user_type IS NULL OR user_type <> 'apiToken')) AS \"userCount\""
+    ", (SELECT count(*) FROM app WHERE active = true AND id IN (SELECT pipeline.app_id"
+    " FROM pipeline JOIN environment ON environment.id = pipeline.environment_id"
+    ' WHERE environment."default" = false)) AS "nonProdAppCount"'
+    ' FROM (SELECT count(*) FILTER (WHERE created.is_cd) AS "cdCountPerDay",'
+    ' count(*) FILTER (WHERE NOT created.is_cd) AS "ciCountPerDay"'
+    " FROM (SELECT true AS is_cd FROM pipeline WHERE "
+    + _WINDOW_SQL
+    + " UNION ALL SELECT false FROM ci_pipeline WHERE "
+    + _WINDOW_SQL
+    + ") AS created) AS windowed"
+)
 # pipeline read once: its rows grouped by app (production ones in one NULL group), counting the
 # window's rows per group. The per-app hash table outgrows work_mem at 100,000 apps and spills.
 _ONE_SCAN_SQL = (
@@ -134,8 +165,13 @@ def _statement(sql: str) -> Callable[[Engine], dict[str, int]]:
 
 
 def _subqueries(engine: Engine) -> dict[str, int]:
-    # Each count as the scalar subquery `collect` falls back to, all six in one SELECT.
-    statement = select(*(count(WINDOW).label(name) for name, count in METRICS.items()))
+    # Each count as a scalar subquery of its own, all six in one SELECT.
+    statement = select(
+        *(
+            collect_statement([metric], WINDOW).scalar_subquery().label(metric.key)
+            for metric in queried("documented")
+        )
+    )
     with engine.connect() as conn:
         row = conn.execute(statement).one()
     return {name: int(row._mapping[name]) for name in METRICS}
@@ -167,12 +203,12 @@ def build(url: str) -> list[Strategy]:
         ).execution_options(postgresql_readonly=True)
 
     return [
-        Strategy("ours", "ours: metrics.collect", orchestrator_engine(url, daemon_like), _ours),
+        Strategy("ours", "ours: collect", orchestrator_engine(url, daemon_like), _ours),
         Strategy("go", "Go orchestrator's strategy", autocommit("go"), _go),
         Strategy("floor", "floor: count(*) of both", autocommit("floor"), _floor),
         Strategy(
             "previous",
-            "previous metrics.py statement",
+            "previous statement (count DISTINCT)",
             orchestrator_engine(url, daemon_like),
             _statement(_PREVIOUS_SQL),
         ),
@@ -189,4 +225,18 @@ def build(url: str) -> list[Strategy]:
             _subqueries,
         ),
         Strategy("no-jit", "ours, JIT off for the session", without_jit(), _ours),
+        Strategy(
+            "before",
+            "before the catalogue (UNION ALL)",
+            orchestrator_engine(url, daemon_like),
+            _statement(_BEFORE_SQL),
+        ),
+        Strategy(
+            "ours-full",
+            "ours: extended FULL Summary",
+            orchestrator_engine(url, daemon_like),
+            _ours_full,
+        ),
+        Strategy("go-full", "Go orchestrator's FULL Summary", autocommit("go-full"), go_full),
+        Strategy("shared", "the 3 statements both send alike", autocommit("shared"), shared),
     ]

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from .access import KeyDiscovery, OptOut, attempt_timeout, session
 from .cluster import running_in_cluster
+from .collect.payload import Devtron
 from .config import Config, ConfigError, Settings
 from .database import orchestrator_engine, state_engine
 from .events import EventName
@@ -112,6 +113,13 @@ def plan(settings: Settings) -> Plan:
         migrate_on_start=settings.state.migrate_on_start,
         grace=timedelta(seconds=settings.schedule.misfire_grace_time),
         collect_deadline=timedelta(hours=settings.delivery.collect_deadline_hours),
+        payload_format=settings.payload.format,
+        devtron=Devtron(
+            mode=settings.devtron.mode,
+            release_version=settings.devtron.release_version,
+            git_version=settings.devtron.git_version,
+            cluster_provider=settings.devtron.cluster_provider,
+        ),
         air_gapped=settings.telemetry.air_gapped,
     )
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -23,8 +25,9 @@ from typing import Any, Literal
 import structlog
 from sqlalchemy.exc import DBAPIError
 
-from . import __version__, audit, logs, migrate
+from . import __version__, audit, logs, migrate, schemas
 from .app import application, kubernetes, opt_out_reason, retry_policy
+from .collect.catalogue import summary_layout, tables_read
 from .config import (
     CONFIG_ENV,
     Config,
@@ -63,10 +66,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(command: str, args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     needs_key = command in {"run", "once", "emit"}
+    offline = command in {"schema", "grants"}  # they print what the configuration implies
     try:
         # An upload runs where there is egress, often far from any database.
         config = load(
-            args.config, environ, require_api_key=needs_key, require_database=command != "upload"
+            args.config,
+            environ,
+            require_api_key=needs_key,
+            require_database=not offline and command != "upload",
         )
     except ConfigError as exc:
         if command == "run" and not args.strict:
@@ -76,7 +83,15 @@ def _dispatch(command: str, args: argparse.Namespace, environ: Mapping[str, str]
         return BAD_CONFIG
     settings = config.settings
     # Their stdout is the answer.
-    quiet_stdout = command in {"preview", "check-config", "status", "history", "export"}
+    quiet_stdout = command in {
+        "preview",
+        "check-config",
+        "status",
+        "history",
+        "export",
+        "schema",
+        "grants",
+    }
     redactor = logs.configure(
         settings.log.level,
         settings.log.format,
@@ -95,6 +110,9 @@ def _dispatch(command: str, args: argparse.Namespace, environ: Mapping[str, str]
     except DBAPIError as exc:  # a lost connection, a refused permission: the driver's one line
         log.error("cannot use the database", command=command, error=first_line(exc))
         return UNAVAILABLE
+    except schemas.PayloadInvalid as exc:  # never recorded nor sent; a defect to report
+        log.error("event refused by its JSON Schema", command=command, error=str(exc))
+        return NOT_DELIVERED
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -182,6 +200,24 @@ def _parser() -> argparse.ArgumentParser:
         parents=[common],
         help="validate the configuration and print every effective value, secrets masked",
     )
+    schema = sub.add_parser(
+        "schema",
+        parents=[common],
+        help="print the JSON Schema an event's properties must match (configured format and mode)",
+    )
+    schema.add_argument("--event", choices=list(schemas.EVENTS), default="Summary")
+    schema.add_argument("--format", choices=list(schemas.FORMATS), help="default: payload.format")
+    schema.add_argument("--mode", choices=list(schemas.MODES), help="default: devtron.mode")
+    grants = sub.add_parser(
+        "grants",
+        parents=[common],
+        help="print the GRANT SELECT for exactly the tables the configured format reads",
+    )
+    grants.add_argument(
+        "--role", default="telemetry", help="the daemon's role (default: telemetry)"
+    )
+    grants.add_argument("--format", choices=list(schemas.FORMATS), help="default: payload.format")
+    grants.add_argument("--mode", choices=list(schemas.MODES), help="default: devtron.mode")
     sub.add_parser(
         "demo",
         parents=[common],
@@ -470,7 +506,11 @@ def _demo(args: argparse.Namespace) -> int:
     try:
         with sample_installation(utc_now()) as (url, expected):
             shown = ", ".join(f"{key}={value}" for key, value in expected.items())
-            print(f"demo: sample installation ready; its Summary must show {shown}", flush=True)
+            print(
+                f"demo: sample installation ready; its documented Summary must show {shown}"
+                " (OT_PAYLOAD_FORMAT=extended shows the extended format)",
+                flush=True,
+            )
             print("demo: events are printed as JSON instead of sent; Ctrl-C stops", flush=True)
             return _dispatch("run", args, {**os.environ, **demo_environment(url)})
     except SandboxError as exc:
@@ -503,6 +543,36 @@ def _when(moment: datetime | None) -> str:
     return rfc3339(moment) if moment is not None else "none"
 
 
+def _schema(config: Config, args: argparse.Namespace) -> int:
+    payload_format, mode = _format_and_mode(config, args)
+    json.dump(schemas.schema_for(args.event, payload_format, mode), sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return OK
+
+
+def _grants(config: Config, args: argparse.Namespace) -> int:
+    payload_format, mode = _format_and_mode(config, args)
+    if not re.fullmatch(r"[a-z_][a-z0-9_$]{0,62}", args.role):
+        print(f"grants: --role {args.role!r} is not a plain role name; use e.g. telemetry")
+        return BAD_CONFIG
+    print(grant_statement(payload_format, mode, args.role))
+    return OK
+
+
+def grant_statement(payload_format: str, mode: str, role: str) -> str:
+    """The GRANT SELECT for exactly the orchestrator tables `payload_format` and `mode` read."""
+    layout = summary_layout(payload_format, mode)
+    tables = ", ".join(f"public.{table}" for table in tables_read(layout))
+    return "\n".join(
+        textwrap.wrap(f"GRANT SELECT ON {tables} TO {role};", 96, subsequent_indent="    ")
+    )
+
+
+def _format_and_mode(config: Config, args: argparse.Namespace) -> tuple[str, str]:
+    settings = config.settings
+    return args.format or settings.payload.format, args.mode or settings.devtron.mode
+
+
 def _check_config(config: Config, args: argparse.Namespace) -> int:
     kube = None
     if kubernetes_in_use(config, os.environ)[0]:
@@ -530,4 +600,6 @@ _COMMANDS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
     "history": audit.history,
     "export": audit.export,
     "upload": audit.upload,
+    "schema": _schema,
+    "grants": _grants,
 }

@@ -154,10 +154,21 @@ class IdentitySettings(_Section):
 
 
 class DevtronSettings(_Section):
-    """Versions reported in every event."""
+    """Versions reported in every event; mode and the other values only in the extended format."""
 
     version: str = Field("v1", min_length=1)
     server_version: str | None = Field(None, min_length=1)
+    mode: Literal["full", "ea-only"] = "full"
+    release_version: str | None = Field(None, min_length=1)
+    git_version: str | None = Field(None, min_length=1)
+    cluster_provider: str | None = Field(None, min_length=1)
+
+
+class PayloadSettings(_Section):
+    """The shape of the Heartbeat and Summary."""
+
+    # documented: the Telemetry Guide's six counts; extended: today's Go orchestrator's keys.
+    format: Literal["documented", "extended"] = "documented"
 
 
 class ScheduleSettings(_Section):
@@ -200,6 +211,7 @@ class Settings(_Section):
     posthog: PosthogSettings = PosthogSettings()
     identity: IdentitySettings = IdentitySettings()
     devtron: DevtronSettings = DevtronSettings()
+    payload: PayloadSettings = PayloadSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     delivery: DeliverySettings = DeliverySettings()
     kubernetes: KubernetesSettings = KubernetesSettings()

@@ -14,8 +14,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 from sqlalchemy.exc import DBAPIError
 
+from .collect import TransientCollectError
 from .database import Unavailable, first_line
-from .metrics import TransientCollectError
 from .migrate import SchemaError
 from .monitoring import Monitor
 from .outbox import DeliveryReport, RetryPolicy

@@ -67,6 +67,103 @@ ALLOWED_PROPERTIES = frozenset(
     {"ucid", "timestamp", "eventType", "devtronVersion", "serverVersion", "summary"}
 )
 
+# The flat properties of the extended format (devtron-extended-format.md §4-§6). The collector's
+# catalogue is their source; a test holds this list to it. Which of them an event may carry,
+# exactly, is its JSON Schema's business (`schemas.py`); this is the last fence on the way out.
+EXTENDED_PROPERTIES = frozenset(
+    {
+        "ChartStoreVisitCount",
+        "ExternalHelmAppClusterCount",
+        "HelmAppAccessCounter",
+        "HelmAppUpdateCounter",
+        "LastLoginTime",
+        "SkippedOnboarding",
+        "activeUsersLast30Days",
+        "appCount",
+        "appliedPolicyRowCount",
+        "approvalPolicyCount",
+        "appsWithCatalogDataCount",
+        "appsWithCdPipelineConfigured",
+        "appsWithCiPipelineConfigured",
+        "appsWithDeploymentChartCount",
+        "appsWithDeploymentTemplateConfigured",
+        "appsWithDescriptionCount",
+        "appsWithDockerConfigured",
+        "appsWithGitRepoConfigured",
+        "appsWithIncludeExcludeFilesCount",
+        "appsWithJobsCronjobsCount",
+        "appsWithNonPropagationTagsCount",
+        "appsWithPropagationTagsCount",
+        "appsWithReadmeDataCount",
+        "appsWithRolloutChartCount",
+        "appsWithStatefulsetCount",
+        "build",
+        "buildPackCount",
+        "buildPackFailureCount",
+        "buildPackSuccessCount",
+        "buildpackLanguagesList",
+        "cdCreatedPerDay",
+        "cdDeletedPerDay",
+        "cdTriggeredPerDay",
+        "ciCreatedPerDay",
+        "ciDeletedPerDay",
+        "ciTriggeredPerDay",
+        "clusterCount",
+        "clusterProvider",
+        "deployment",
+        "deploymentWindowPolicyCount",
+        "devtronAppCount",
+        "devtronGitVersion",
+        "devtronMode",
+        "devtronReleaseVersion",
+        "dockerfileLanguagesList",
+        "environmentCount",
+        "environmentsWithPatchStrategyCount",
+        "environmentsWithReplaceStrategyCount",
+        "externalConfigMapCount",
+        "filterConditionPolicyCount",
+        "gitAccountsCount",
+        "gitOpsCount",
+        "gitOpsPipelineCount",
+        "helmAppCount",
+        "helmChartSuccessfulDeploymentCount",
+        "helmPipelineCount",
+        "highestAppCountInEnvironment",
+        "highestEnvironmentCountInApp",
+        "highestEnvironmentCountInWorkflow",
+        "highestGitRepoCountInApp",
+        "highestWorkflowCountInApp",
+        "hostURL",
+        "installFailedIntegrations",
+        "installTimedOutIntegrations",
+        "installedIntegrations",
+        "installingIntegrations",
+        "internalConfigMapCount",
+        "isolatedClusterCount",
+        "jobCount",
+        "jobPipelineCount",
+        "jobPipelineSucceededLast24h",
+        "jobPipelineTriggeredLast24h",
+        "lockDeploymentConfigurationPolicyCount",
+        "managedDockerfileCount",
+        "managedDockerfileFailureCount",
+        "managedDockerfileSuccessCount",
+        "nonProdAppCount",
+        "physicalClusterCount",
+        "pluginPolicyCount",
+        "prodAppCount",
+        "projectsWithZeroAppsCount",
+        "registryCount",
+        "selfDockerfileCount",
+        "selfDockerfileFailureCount",
+        "selfDockerfileSuccessCount",
+        "ssoLogin",
+        "tagsPolicyCount",
+        "userCount",
+        "userCreatedPluginCount",
+    }
+)
+
 
 @dataclass(frozen=True)
 class Versions:
@@ -98,7 +195,7 @@ class Event:
             "properties": {
                 key: _plain(value)
                 for key, value in self.properties.items()
-                if key in ALLOWED_PROPERTIES
+                if key in ALLOWED_PROPERTIES or key in EXTENDED_PROPERTIES
             },
         }
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,7 +15,8 @@ import structlog
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from . import events, metrics, migrate
+from . import events, migrate, schemas
+from .collect import Window, collect, payload
 from .database import Unavailable, first_line
 from .events import Event, EventName, Versions
 from .identity import resolve_ucid, stored_ucid
@@ -51,6 +52,8 @@ class Plan:
     migrate_on_start: bool
     grace: timedelta = timedelta(hours=1)
     collect_deadline: timedelta = timedelta(hours=6)
+    payload_format: str = "documented"  # or "extended"
+    devtron: payload.Devtron = field(default_factory=payload.Devtron)
     air_gapped: bool = False  # record, never send: no delivery pass, so nothing expires either
 
 
@@ -123,7 +126,7 @@ class Telemetry:
     def record_summary(self, slot: datetime) -> Event | None:
         """Record the Summary of `slot` unless it is already recorded; return it if recorded.
 
-        Raises metrics.TransientCollectError while a count fails for a passing cause and the slot
+        Raises collect.TransientCollectError while a count fails for a passing cause and the slot
         is younger than the collect deadline.
         """
         # The counts are read only by the replica that records: the others skip the query.
@@ -138,16 +141,34 @@ class Telemetry:
         )
 
     def build_summary(self, slot: datetime) -> Event:
-        """The Summary of `slot`, counting the 24 hours that end at it."""
+        """The Summary of `slot`, counting the 24 hours up to it; checked against its schema."""
         give_up = self._clock() - slot >= self.plan.collect_deadline
-        counts = metrics.collect(
-            self._orchestrator, metrics.Window.ending_at(slot), give_up=give_up
-        )
-        return events.summary(self.ucid, self.versions(), slot, counts)
+        return self._checked(self._summary(self.ucid, self.versions(), slot, give_up=give_up))
 
     def build_heartbeat(self, slot: datetime) -> Event:
-        """The Heartbeat of `slot`."""
-        return events.heartbeat(self.ucid, self.versions(), slot)
+        """The Heartbeat of `slot`, checked against its schema."""
+        return self._checked(self._heartbeat(self.ucid, self.versions(), slot))
+
+    def _summary(
+        self, ucid: str, versions: Versions, slot: datetime, *, give_up: bool = False
+    ) -> Event:
+        window = Window.ending_at(slot)
+        if self.plan.payload_format == "extended":
+            layout = self.plan.devtron.summary_layout
+            values = collect(self._orchestrator, window, layout=layout, give_up=give_up)
+            return payload.summary(ucid, versions, slot, values, self.plan.devtron)
+        counts = collect(self._orchestrator, window, layout="documented", give_up=give_up)
+        return events.summary(ucid, versions, slot, counts)
+
+    def _heartbeat(self, ucid: str, versions: Versions, slot: datetime) -> Event:
+        if self.plan.payload_format == "extended":
+            return payload.heartbeat(ucid, versions, slot, self.plan.devtron)
+        return events.heartbeat(ucid, versions, slot)
+
+    def _checked(self, event: Event) -> Event:
+        """`event`, once its properties match its JSON Schema (else PayloadInvalid)."""
+        schemas.validate(event.to_capture(), self.plan.payload_format, self.plan.devtron.mode)
+        return event
 
     def missed_summary_slots(self, now: datetime) -> list[datetime]:
         """Summary slots with no Summary yet, within the maximum age, oldest first.
@@ -204,7 +225,7 @@ class Telemetry:
 
     def record_installer_event(self, name: EventName) -> Event:
         """Record an installer lifecycle event, stamped now; each call is a new event."""
-        event = events.installer(name, self.ucid, self.versions(), self._clock())
+        event = self._checked(events.installer(name, self.ucid, self.versions(), self._clock()))
         self.outbox.record(event)
         return event
 
@@ -281,12 +302,10 @@ class Telemetry:
         built: list[Event] = []
         heartbeat_slot = self.plan.heartbeat.latest_slot(now)
         if heartbeat_slot is not None:
-            built.append(events.heartbeat(ucid, versions, heartbeat_slot))
+            built.append(self._checked(self._heartbeat(ucid, versions, heartbeat_slot)))
         summary_slot = self.plan.summary.latest_slot(now)
         if summary_slot is not None:
-            window = metrics.Window.ending_at(summary_slot)
-            counts = metrics.collect(self._orchestrator, window)
-            built.append(events.summary(ucid, versions, summary_slot, counts))
+            built.append(self._checked(self._summary(ucid, versions, summary_slot)))
         return built
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.pool import NullPool
 
 from ..schedule import Schedule
 from .devtron import SampleCounts, create_schema, load_sample_data
+from .extended import load_extended_sample
 from .postgres import LocalPostgres
 
 SUMMARY_CRON = "0 0 * * *"
@@ -28,6 +29,7 @@ def sample_installation(now: datetime) -> Iterator[tuple[str, dict[str, int]]]:
                 create_schema(connection)
                 # Dated relative to the latest summary slot, so the first Summary has some of each.
                 counts = load_sample_data(connection, slot)
+                load_extended_sample(connection, slot)  # the extended format's tables
         finally:
             engine.dispose()
         yield url, as_summary(counts)

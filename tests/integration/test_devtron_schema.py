@@ -1,4 +1,4 @@
-"""The sandbox's Devtron tables match the reference (§7), and its sample counts match §2."""
+"""The sandbox's Devtron tables match the references (§7; extended §8), its sample counts §2."""
 
 from __future__ import annotations
 
@@ -7,13 +7,58 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Connection, Engine, text
 
+from orchestrator_telemetry.collect.catalogue import CATALOGUE
 from orchestrator_telemetry.sandbox.devtron import SampleCounts, load_sample_data
 
 pytestmark = pytest.mark.integration
 
 NOW = datetime(2024, 5, 2, 0, 0, tzinfo=UTC)
 
-TABLES = {"users", "cluster", "environment", "team", "app", "ci_pipeline", "pipeline"}
+# Every table some metric of the catalogue reads, and nothing else.
+TABLES = {table for metric in CATALOGUE for table in metric.reads}
+READ = sorted(
+    (table, name) for metric in CATALOGUE for table, names in metric.reads.items() for name in names
+)
+# Secondary indexes: the join keys Devtron indexes (extended reference §10) and its UNIQUEs.
+INDEXES = {
+    "email_unique",
+    "app_label_app_id_idx",
+    "cd_workflow_pipeline_id_idx",
+    "cd_workflow_runner_cd_workflow_id_idx",
+    "user_audit_user_id_idx",
+    "ci_template_app_id_key",
+    "config_map_app_level_app_id_key",
+    "config_map_env_level_app_id_environment_id_key",
+    "module_name_key",
+}
+# (table, column): (data type, nullable) as Devtron's migrations leave them (extended §8).
+REFERENCE_TYPES = {
+    ("user_attributes", "user_data"): ("json", False),
+    ("git_material", "filter_pattern"): ("json", True),
+    ("ci_build_config", "build_metadata"): ("text", True),
+    ("config_map_app_level", "config_map_data"): ("text", True),
+    ("config_map_env_level", "config_map_data"): ("text", True),
+    ("config_map_env_level", "deleted"): ("boolean", True),
+    ("installed_apps", "active"): ("boolean", True),
+    ("installed_apps", "status"): ("integer", False),
+    ("plugin_tag", "deleted"): ("boolean", True),
+    ("plugin_parent_metadata", "is_exposed"): ("boolean", False),
+    ("global_policy", "deleted"): ("boolean", True),
+    ("resource_filter", "deleted"): ("boolean", False),
+    ("app_label", "propagate"): ("boolean", False),
+    ("generic_note", "identifier_type"): ("integer", True),
+    ("generic_note", "description"): ("text", False),
+    ("docker_artifact_store", "id"): ("character varying", False),
+    ("attributes", "value"): ("character varying", False),
+    ("module", "status"): ("character varying", False),
+    ("user_audit", "updated_on"): ("timestamp with time zone", True),
+    ("ci_workflow", "started_on"): ("timestamp with time zone", True),
+    ("cd_workflow_runner", "started_on"): ("timestamp with time zone", True),
+    ("cd_workflow_runner", "workflow_type"): ("character varying", False),
+    ("chart_ref", "active"): ("boolean", True),
+    ("app_workflow", "active"): ("boolean", True),
+    ("app_workflow_mapping", "active"): ("boolean", True),
+}
 
 
 def column(conn: Connection, table: str, name: str) -> tuple[str, bool, str | None]:
@@ -190,7 +235,7 @@ class TestSchema:
                 "'FULL'::character varying",
             )
 
-    def test_only_primary_keys_and_email_unique_are_indexed(
+    def test_only_primary_keys_devtrons_join_keys_and_uniques_are_indexed(
         self, orchestrator_engine: Engine
     ) -> None:
         with orchestrator_engine.connect() as conn:
@@ -199,7 +244,7 @@ class TestSchema:
                     text("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")
                 ).scalars()
             )
-        assert indexes == {f"{table}_pkey" for table in TABLES} | {"email_unique"}
+        assert indexes == {f"{table}_pkey" for table in TABLES} | INDEXES
 
     def test_foreign_keys_follow_the_reference(self, orchestrator_engine: Engine) -> None:
         with orchestrator_engine.connect() as conn:
@@ -220,7 +265,48 @@ class TestSchema:
             ("pipeline", "app_id", "app"),
             ("pipeline", "ci_pipeline_id", "ci_pipeline"),
             ("pipeline", "environment_id", "environment"),
+            ("app_label", "app_id", "app"),
+            ("app_workflow", "app_id", "app"),
+            ("app_workflow_mapping", "app_workflow_id", "app_workflow"),
+            ("cd_workflow", "pipeline_id", "pipeline"),
+            ("cd_workflow_runner", "cd_workflow_id", "cd_workflow"),
+            ("chart_env_config_override", "target_environment", "environment"),
+            ("charts", "app_id", "app"),
+            ("charts", "chart_ref_id", "chart_ref"),
+            ("ci_template", "app_id", "app"),
+            ("ci_template", "ci_build_config_id", "ci_build_config"),
+            ("ci_workflow", "ci_pipeline_id", "ci_pipeline"),
+            ("config_map_app_level", "app_id", "app"),
+            ("config_map_env_level", "app_id", "app"),
+            ("config_map_env_level", "environment_id", "environment"),
+            ("git_material", "app_id", "app"),
+            ("git_material", "git_provider_id", "git_provider"),
+            (
+                "installed_app_versions",
+                "app_store_application_version_id",
+                "app_store_application_version",
+            ),
+            ("installed_app_versions", "installed_app_id", "installed_apps"),
+            ("installed_apps", "app_id", "app"),
+            ("installed_apps", "environment_id", "environment"),
+            ("user_audit", "user_id", "users"),
         }
+
+    @pytest.mark.parametrize(("table", "name"), READ)
+    def test_every_column_the_catalogue_reads_exists(
+        self, orchestrator_engine: Engine, table: str, name: str
+    ) -> None:
+        with orchestrator_engine.connect() as conn:
+            assert name in columns(conn, table)
+
+    @pytest.mark.parametrize(
+        ("table", "name", "expected"), [(*k, v) for k, v in REFERENCE_TYPES.items()]
+    )
+    def test_columns_have_the_reference_type_and_nullability(
+        self, orchestrator_engine: Engine, table: str, name: str, expected: tuple[str, bool]
+    ) -> None:
+        with orchestrator_engine.connect() as conn:
+            assert column(conn, table, name)[:2] == expected
 
 
 class TestFreshInstallation:

@@ -1,4 +1,4 @@
-"""`metrics.collect` on a real orchestrator database: the six Summary counts, as Devtron counts.
+"""`collect` on a real orchestrator database: the six documented Summary counts, as Devtron counts.
 
 Rows go in with plain SQL, shaped as Devtron's orchestrator writes them (reference §7); the counts
 come out of `collect` through the engine the daemon itself builds (`database.orchestrator_engine`).
@@ -22,17 +22,12 @@ import pytest
 from sqlalchemy import Connection, Engine, event, make_url, text
 from sqlalchemy.exc import DBAPIError
 
+from orchestrator_telemetry.collect import FAILED, TransientCollectError, Window, collect
+from orchestrator_telemetry.collect.catalogue import queried
+from orchestrator_telemetry.collect.statements import statement
 from orchestrator_telemetry.config import DatabaseSettings
 from orchestrator_telemetry.database import Unavailable
 from orchestrator_telemetry.database import orchestrator_engine as build_orchestrator_engine
-from orchestrator_telemetry.metrics import (
-    FAILED,
-    METRICS,
-    TransientCollectError,
-    Window,
-    collect,
-    summary_statement,
-)
 from orchestrator_telemetry.sandbox.demo import as_summary
 from orchestrator_telemetry.sandbox.devtron import load_sample_data
 from orchestrator_telemetry.sandbox.postgres import free_port
@@ -320,7 +315,7 @@ def test_a_fresh_install_reports_its_seed_rows_only(engine: Engine) -> None:
 
 def test_the_summary_has_the_six_documented_keys_in_documented_order(engine: Engine) -> None:
     assert list(summary_at(engine)) == DOCUMENTED_KEYS
-    assert list(METRICS) == DOCUMENTED_KEYS
+    assert [metric.key for metric in queried("documented")] == DOCUMENTED_KEYS
 
 
 # --- 2. The window: (slot - 24h, slot] --------------------------------------------------------
@@ -555,7 +550,7 @@ def test_collect_sends_a_single_statement(orchestrator_db_url: str) -> None:
         on_first_connection = list(statements)
         statements.clear()
         collect(engine, window)
-        summary_sql = str(summary_statement(window).compile(dialect=engine.dialect))
+        summary_sql = str(statement(queried("documented"), window).compile(dialect=engine.dialect))
 
     assert on_first_connection == [summary_sql]
     assert statements == [summary_sql]
@@ -587,8 +582,8 @@ def test_counts_retried_one_by_one_also_run_read_only_and_identified(
         sessions = record_sessions(engine)
         collect(engine, Window.ending_at(SLOT))
 
-    # The failed summary, then each of the six counts alone.
-    assert sessions == [SessionState("on", "on", name, "2500")] * (1 + len(METRICS))
+    # The failed summary, the look-up of what is missing, then the other five together.
+    assert sessions == [SessionState("on", "on", name, "2500")] * 3
 
 
 def test_the_orchestrator_database_cannot_be_written_through_the_engine(engine: Engine) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 import pytest
+
+from orchestrator_telemetry import schemas
 
 pytestmark = pytest.mark.integration
 
@@ -49,6 +52,17 @@ def test_the_wheel_carries_the_demo_schema_and_type_information(wheel: zipfile.Z
 
     assert "orchestrator_telemetry/sandbox/devtron_schema.sql" in names
     assert "orchestrator_telemetry/py.typed" in names
+
+
+def test_the_wheel_carries_the_collecting_package_and_every_generated_json_schema(
+    wheel: zipfile.ZipFile,
+) -> None:
+    names = set(wheel.namelist())
+
+    assert "orchestrator_telemetry/collect/catalogue.py" in names
+    for name, schema in schemas.generated().items():
+        shipped = json.loads(wheel.read(f"orchestrator_telemetry/payload_schemas/{name}"))
+        assert shipped == schema, name
 
 
 def test_the_wheel_declares_the_console_script(wheel: zipfile.ZipFile) -> None:
