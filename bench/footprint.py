@@ -149,14 +149,17 @@ def paths(server: CachedPostgres, database: str) -> list[PathFootprint]:
         _path(server, database, "outside a cluster", [], {}),
     ]
     token = "bench-serviceaccount-token"  # noqa: S105 - the local API server's own
-    with FakeKubernetesApi(token, tls=True) as api, _token_file(token) as token_file:
+    with (
+        FakeKubernetesApi(token, tls=True) as api,
+        _service_account(token, api.ca_path) as account,
+    ):
         env = {
             "KUBERNETES_SERVICE_HOST": "127.0.0.1",
             "KUBERNETES_SERVICE_PORT": str(api.port),
             "OT_KUBERNETES_ENABLED": "true",
             "NO_PROXY": "127.0.0.1",
         }
-        launcher = ["-m", "bench.in_pod", str(token_file), str(api.ca_path)]
+        launcher = ["-m", "bench.in_pod", str(account)]
         measured.append(_path(server, database, "in a cluster", launcher, env))
     return measured
 
@@ -187,11 +190,14 @@ def _precompile() -> None:
 
 
 @contextmanager
-def _token_file(token: str) -> Iterator[Path]:
+def _service_account(token: str, ca: Path) -> Iterator[Path]:
+    """A folder as the kubelet mounts a ServiceAccount: token, ca.crt, namespace."""
     with tempfile.TemporaryDirectory(prefix="ot-bench-sa-") as folder:
-        path = Path(folder) / "token"
-        path.write_text(token)
-        yield path
+        account = Path(folder)
+        (account / "token").write_text(token)
+        (account / "ca.crt").write_bytes(ca.read_bytes())
+        (account / "namespace").write_text("devtroncd")
+        yield account
 
 
 def _path(

@@ -1,6 +1,6 @@
 """Whether this process runs in a Kubernetes pod: a cheap check, kept apart from the client.
 
-The official client is a large import; the daemon makes it only once this says yes.
+The client is an import the daemon makes only once this says yes.
 """
 
 from __future__ import annotations
@@ -9,7 +9,9 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-TOKEN_PATH = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+# Where the kubelet mounts the pod's ServiceAccount: token, ca.crt, namespace.
+SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+TOKEN_PATH = SERVICE_ACCOUNT_DIR / "token"
 
 
 def running_in_cluster(

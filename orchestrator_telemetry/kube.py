@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import ssl
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
+import httpx
 import structlog
-import urllib3.exceptions
-from kubernetes.client import ApiClient, Configuration, CoreV1Api, VersionApi
-from kubernetes.client.exceptions import ApiException
-from kubernetes.client.models import V1ConfigMap, V1ObjectMeta
-from kubernetes.config import ConfigException, load_incluster_config
+from lightkube import ApiError, Client
+from lightkube.config.client_adapter import Client as HttpClient
+from lightkube.config.client_adapter import ConnectionParams, verify_cluster
+from lightkube.config.kubeconfig import KubeConfig, SingleConfig
+from lightkube.config.models import User
+from lightkube.core.exceptions import ConfigError
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import ConfigMap
+from lightkube.types import PatchType
 
-from .cluster import TOKEN_PATH, running_in_cluster
+from .cluster import SERVICE_ACCOUNT_DIR, TOKEN_PATH, running_in_cluster
 from .database import Unavailable
 
 __all__ = [
     "DEFAULT_CONFIGMAP",
     "INSTALL_EVENT_KEY",
+    "SERVICE_ACCOUNT_DIR",
     "TOKEN_PATH",
     "UCID_KEY",
     "Kubernetes",
@@ -34,7 +43,6 @@ UCID_KEY = "UCID"
 INSTALL_EVENT_KEY = "installEvent"
 INSTALL_EVENT_DONE = "2"  # "1" until the installation event was sent, as Devtron's installer has it
 
-MERGE_PATCH = "application/merge-patch+json"
 _UCID_FORMAT = re.compile(r"[a-z0-9]{16}")
 _ATTEMPTS = 3  # read-then-write rounds lost to other replicas before giving up
 _MAX_DETAIL = 300
@@ -51,23 +59,45 @@ class KubernetesError(Unavailable):
         self.status = status
 
 
+class SharedTransport(httpx.HTTPTransport):
+    """One connection pool for the lightkube client and the /version client, closed once."""
+
+    def __deepcopy__(self, memo: dict[int, object]) -> SharedTransport:
+        # lightkube deep-copies its connection parameters; a pool (and its TLS context) is shared.
+        return self
+
+
 class Kubernetes:
-    """The installation's ConfigMap and the API server's version, through the official client."""
+    """The installation's ConfigMap and the API server's version, through lightkube."""
 
     def __init__(
         self,
-        api_client: ApiClient,
+        config: SingleConfig | KubeConfig,
         *,
         namespace: str,
         configmap: str = DEFAULT_CONFIGMAP,
         timeout: float = 5.0,
     ) -> None:
-        """Use `api_client` (closed by `close()`) for ConfigMap `namespace`/`configmap`."""
+        """Reach the API server of `config` for ConfigMap `namespace`/`configmap`."""
         if timeout <= 0:
             raise ValueError("timeout must be positive")
-        self._client = api_client
-        self._core = CoreV1Api(api_client)
-        self._versions = VersionApi(api_client)
+        single = config.get() if isinstance(config, KubeConfig) else config
+        if single is None or single.user is None:
+            raise ValueError("the Kubernetes configuration names no context or no user")
+        self._config: SingleConfig = single
+        self._user: User = single.user
+        # TLS against the configuration's CA (the cluster's, in a pod); one attempt per call:
+        # the callers retry on their own schedule.
+        verify = verify_cluster(single.cluster, self._user, single.abs_file, trust_env=False)
+        self._transport = SharedTransport(verify=verify, retries=0)
+        # No proxy from the environment between the pod and its own API server.
+        limits = httpx.Timeout(timeout)
+        params = ConnectionParams(timeout=limits, trust_env=False, transport=self._transport)
+        self._client = Client(
+            self._config, timeout=limits, trust_env=False, transport=self._transport
+        )
+        # lightkube has no call for the non-resource URL /version: a plain client, same settings.
+        self._http = HttpClient(self._config, params)
         self.namespace = namespace
         self.configmap = configmap
         self.timeout = float(timeout)
@@ -82,20 +112,27 @@ class Kubernetes:
         timeout: float = 5.0,
     ) -> Kubernetes:
         """A client authenticated as the pod's ServiceAccount (token re-read as it rotates)."""
-        # A fresh Configuration: the client's process-wide default stays untouched.
-        configuration = Configuration()
+        # lightkube reads the token from its file again when the API server refuses the one it
+        # holds (401), as client-go does: the kubelet rotates a projected token in place.
+        account = SERVICE_ACCOUNT_DIR
         try:
-            load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        except ConfigException as exc:
+            config = KubeConfig.from_service_account(account)
+        except (ConfigError, OSError) as exc:  # a file missing (ConfigError) or unreadable
             raise KubernetesError(
                 f"kubernetes: cannot load the in-cluster configuration: {_one_line(str(exc))}"
             ) from exc
-        # One attempt per call: urllib3's default of 3 retries would let a call take 4 timeouts;
-        # the callers retry on their own schedule.
-        configuration.retries = 0
-        return cls(
-            ApiClient(configuration), namespace=namespace, configmap=configmap, timeout=timeout
-        )
+        except KeyError as exc:
+            raise KubernetesError(
+                "kubernetes: cannot load the in-cluster configuration: "
+                f"{exc.args[0]} is not set (not running in a pod?)"
+            ) from exc
+        try:
+            return cls(config, namespace=namespace, configmap=configmap, timeout=timeout)
+        except (OSError, ssl.SSLError) as exc:  # the CA certificate is missing or unreadable
+            raise KubernetesError(
+                "kubernetes: cannot load the in-cluster configuration: cannot read the CA "
+                f"certificate in {account} ({_one_line(str(exc))})"
+            ) from exc
 
     @property
     def _target(self) -> str:
@@ -117,14 +154,14 @@ class Kubernetes:
                     )
                     return candidate
                 continue  # another replica created it first: read theirs
-            stored = (found.data or {}).get(UCID_KEY)
+            stored = _data(found).get(UCID_KEY)
             if stored:
                 self._check_format(stored)
                 return stored
             candidate = generate()
             # The resourceVersion makes the patch conditional: if another replica completed the
             # ConfigMap since our read, the API server answers 409 and we read its id instead.
-            version = found.metadata.resource_version if found.metadata else None
+            version = found.metadata.resourceVersion if found.metadata else None
             if self._patch({UCID_KEY: candidate}, resource_version=version, missing_ok=True):
                 log.info(
                     "added a new installation id to the installation's ConfigMap",
@@ -142,12 +179,12 @@ class Kubernetes:
         found = self._read()
         if found is None:
             return None
-        return (found.data or {}).get(UCID_KEY) or None
+        return _data(found).get(UCID_KEY) or None
 
     def install_event(self) -> str | None:
         """The ConfigMap's `installEvent` ("1" before the install event was sent), or None."""
         found = self._read()
-        return None if found is None else (found.data or {}).get(INSTALL_EVENT_KEY)
+        return None if found is None else _data(found).get(INSTALL_EVENT_KEY)
 
     def set_install_event(self, value: str) -> None:
         """Set the ConfigMap's `installEvent`, leaving every other key as it is."""
@@ -158,28 +195,32 @@ class Kubernetes:
     def server_version(self) -> str:
         """The API server's GitVersion, e.g. `v1.29.4+k3s1`."""
         target = "the server version (GET /version)"
-        info = self._call(
-            "read", target, lambda: self._versions.get_code(_request_timeout=self.timeout)
-        )
-        if not info.git_version:
+        info = self._call("read", target, lambda: self._get_json("/version"))
+        version = info.get("gitVersion") if isinstance(info, dict) else None
+        if not isinstance(version, str) or not version:
             raise KubernetesError(f"kubernetes: cannot read {target}: gitVersion is empty")
-        return info.git_version
+        return str(version)
 
     def close(self) -> None:
-        """Close the API client's connections."""
-        self._client.close()  # type: ignore[no-untyped-call]
+        """Close the clients' connections."""
+        self._http.close()
+        # lightkube's sync Client has no close(): the shared transport holds the connections.
+        self._transport.close()
 
     # calls -------------------------------------------------------------------------------
 
-    def _read(self) -> V1ConfigMap | None:
+    def _get_json(self, path: str) -> object:
+        response = self._http.get(path)
+        response.raise_for_status()
+        return response.json()
+
+    def _read(self) -> ConfigMap | None:
         """The ConfigMap, or None when it does not exist."""
         try:
             return self._call(
                 "read",
                 self._target,
-                lambda: self._core.read_namespaced_config_map(
-                    self.configmap, self.namespace, _request_timeout=self.timeout
-                ),
+                lambda: self._client.get(ConfigMap, self.configmap, namespace=self.namespace),
             )
         except KubernetesError as exc:
             if exc.status == 404:
@@ -188,24 +229,12 @@ class Kubernetes:
 
     def _create(self, data: dict[str, str]) -> bool:
         """Create the ConfigMap with `data`; False if it already exists."""
-        body = V1ConfigMap(
-            api_version="v1",
-            kind="ConfigMap",
-            metadata=V1ObjectMeta(name=self.configmap, namespace=self.namespace),
-            data=data,
+        body = ConfigMap(
+            metadata=ObjectMeta(name=self.configmap, namespace=self.namespace), data=data
         )
         try:
             self._call(
-                "create",
-                self._target,
-                # The client sends no Content-Type on create and ignores `_content_type` there;
-                # the API server would assume JSON, but say it rather than rely on that.
-                lambda: self._core.create_namespaced_config_map(
-                    self.namespace,
-                    body,
-                    _headers={"Content-Type": "application/json"},
-                    _request_timeout=self.timeout,
-                ),
+                "create", self._target, lambda: self._client.create(body, namespace=self.namespace)
             )
         except KubernetesError as exc:
             if exc.status == 409:
@@ -224,13 +253,13 @@ class Kubernetes:
             self._call(
                 "patch",
                 self._target,
-                # Explicit: with no content type the client picks strategic merge for a dict.
-                lambda: self._core.patch_namespaced_config_map(
+                # A JSON merge patch: strategic merge (lightkube's default) needs the schema.
+                lambda: self._client.patch(
+                    ConfigMap,
                     self.configmap,
-                    self.namespace,
                     body,
-                    _content_type=MERGE_PATCH,
-                    _request_timeout=self.timeout,
+                    namespace=self.namespace,
+                    patch_type=PatchType.MERGE,
                 ),
             )
         except KubernetesError as exc:
@@ -243,57 +272,54 @@ class Kubernetes:
 
     def _call(self, action: str, target: str, call: Callable[[], T]) -> T:
         """Run one API call, turning every failure into a one-line KubernetesError."""
+        status: int | None = None
         try:
             return call()
-        except ApiException as exc:
-            message, status = self._api_failure(action, target, exc), exc.status
-        except urllib3.exceptions.HTTPError as exc:
-            message, status = self._network_failure(action, target, exc), None
-        except ValueError as exc:
-            # pydantic and JSON errors: a 2xx answer that is not what the API server sends.
+        except httpx.HTTPStatusError as exc:  # ApiError too: any answer with an error status
+            message, status = self._api_failure(action, target, exc), exc.response.status_code
+        except httpx.HTTPError as exc:
+            message = self._network_failure(action, target, exc)
+        except (ValueError, KeyError, TypeError) as exc:
+            # JSON and model errors: a 2xx answer that is not what the API server sends.
             message = (
                 f"kubernetes: cannot {action} {target}: unexpected answer ({_one_line(str(exc))})"
             )
-            status = None
         raise KubernetesError(self._scrub(message), status)
 
-    def _api_failure(self, action: str, target: str, exc: ApiException) -> str:
-        code = exc.status if isinstance(exc.status, int) else 0
-        reason = str(exc.reason or "").strip()
+    def _api_failure(self, action: str, target: str, exc: httpx.HTTPStatusError) -> str:
+        code = exc.status.code if isinstance(exc, ApiError) and exc.status.code else 0
+        code = code or exc.response.status_code
+        reason = exc.response.reason_phrase.strip()
         head = f"kubernetes: cannot {action} {target}"
-        if code == 0:  # raised by the client itself, e.g. a proxy's HTML page
-            return f"{head}: unexpected answer ({_one_line(reason)})"
-        detail = _status_message(exc.body)
+        detail = _status_message(exc.response.text)
         text = f"{head}: {code} {reason}".rstrip()
         if detail and detail != reason:
             text += f" ({detail})"
         return text + _hint(code, target.startswith("ConfigMap"), self.namespace)
 
-    def _network_failure(self, action: str, target: str, exc: urllib3.exceptions.HTTPError) -> str:
-        host = self._client.configuration.host
-        cause: BaseException = exc
-        if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
-            cause = exc.reason
-        # NewConnectionError first: urllib3 makes it a subclass of ConnectTimeoutError.
-        if isinstance(cause, urllib3.exceptions.NewConnectionError):
-            os_error = cause.__cause__ or cause.__context__
-            why = f"cannot connect to {host} ({_one_line(str(os_error or cause))})"
-        elif isinstance(cause, urllib3.exceptions.TimeoutError):
+    def _network_failure(self, action: str, target: str, exc: httpx.HTTPError) -> str:
+        host = self._config.cluster.server
+        cause = _root_cause(exc)
+        if isinstance(exc, httpx.TimeoutException):
             why = f"no answer from {host} within {self.timeout:g}s"
-        elif isinstance(cause, urllib3.exceptions.SSLError):
+        elif isinstance(exc, httpx.ConnectError) and isinstance(cause, ssl.SSLError):
             why = f"TLS failure with {host} ({_one_line(str(cause))})"
+        elif isinstance(exc, httpx.ConnectError):
+            why = f"cannot connect to {host} ({_one_line(str(exc))})"
         else:
-            why = f"connection to {host} failed ({type(cause).__name__}: {_one_line(str(cause))})"
+            why = f"connection to {host} failed ({type(exc).__name__}: {_one_line(str(exc))})"
         return f"kubernetes: cannot {action} {target}: {why}"
 
     def _scrub(self, message: str) -> str:
         """Mask the credentials this client sends, should an answer ever echo them."""
-        configuration = self._client.configuration
-        for value in configuration.api_key.values():
-            # The in-cluster loader stores "bearer <token>": mask the token itself.
-            for part in str(value).split():
-                if len(part) >= 8:
-                    message = message.replace(part, "***")
+        tokens = [self._user.token]
+        if self._user.token_file is not None:
+            # Unreadable: then no request carried it, and no answer can echo it.
+            with contextlib.suppress(OSError):
+                tokens.append(Path(self._user.token_file).read_text().strip())
+        for token in tokens:
+            if token and len(token) >= 8:
+                message = message.replace(token, "***")
         return message
 
     def _check_format(self, ucid: str) -> None:
@@ -307,6 +333,18 @@ class Kubernetes:
             configmap=f"{self.namespace}/{self.configmap}",
             ucid=ucid,
         )
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The innermost exception of a chain (httpx wraps httpcore's, which wraps the OS's)."""
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return exc
+
+
+def _data(configmap: ConfigMap) -> dict[str, str]:
+    """A ConfigMap's `data`, empty when it has none."""
+    return {str(key): str(value) for key, value in (configmap.data or {}).items()}
 
 
 def _status_message(body: object) -> str:

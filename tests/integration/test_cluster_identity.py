@@ -138,7 +138,7 @@ def test_server_version_is_the_api_servers_git_version(
         event = heartbeat_of(app, sink)
 
     assert event.to_capture()["properties"]["serverVersion"] == "v1.30.2-eks-1552ad0"
-    assert [r.path for r in api.requests if r.path.startswith("/version")] == ["/version/"]
+    assert [r.path for r in api.requests if r.path.startswith("/version")] == ["/version"]
 
 
 def test_a_configured_server_version_wins_and_the_api_is_not_asked(

@@ -9,13 +9,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import kubernetes.client
+import certifi
 import pytest
 import structlog
+from lightkube.config.kubeconfig import KubeConfig
+from lightkube.config.models import Cluster, User
 
 from orchestrator_telemetry.identity import generate_ucid
 from orchestrator_telemetry.kube import Kubernetes, KubernetesError, running_in_cluster
-from tests.support.kube import FakeKubernetesApi, api_client, pretend_in_pod
+from tests.support.kube import FakeKubernetesApi, api_config, pretend_in_pod
 
 pytestmark = pytest.mark.integration
 
@@ -45,11 +47,11 @@ def make_kube(server: FakeKubernetesApi) -> Iterator[KubeFactory]:
         *,
         token: str = TOKEN,
         namespace: str = NAMESPACE,
-        client: kubernetes.client.ApiClient | None = None,
+        config: KubeConfig | None = None,
         **options: Any,
     ) -> Kubernetes:
         options.setdefault("timeout", TIMEOUT)
-        door = Kubernetes(client or api_client(server, token), namespace=namespace, **options)
+        door = Kubernetes(config or api_config(server, token), namespace=namespace, **options)
         doors.append(door)
         return door
 
@@ -248,9 +250,10 @@ def test_a_rejected_token_is_a_401_error_saying_so(make_kube: KubeFactory) -> No
 
 
 def test_an_unreachable_api_server_is_an_error_within_the_timeout(make_kube: KubeFactory) -> None:
-    configuration = kubernetes.client.Configuration(host=f"http://127.0.0.1:{closed_port()}")
-    configuration.proxy = None
-    kube = make_kube(client=kubernetes.client.ApiClient(configuration), timeout=1.0)
+    unreachable = KubeConfig.from_one(
+        cluster=Cluster(server=f"http://127.0.0.1:{closed_port()}"), user=User(token=TOKEN)
+    )
+    kube = make_kube(config=unreachable, timeout=1.0)
 
     started = time.monotonic()
     with pytest.raises(
@@ -277,7 +280,7 @@ def test_a_stalled_api_server_is_an_error_after_the_timeout(
 
 def test_the_timeout_must_be_positive(server: FakeKubernetesApi) -> None:
     with pytest.raises(ValueError, match="positive"):
-        Kubernetes(api_client(server, TOKEN), namespace=NAMESPACE, timeout=0)
+        Kubernetes(api_config(server, TOKEN), namespace=NAMESPACE, timeout=0)
 
 
 # the server version -------------------------------------------------------------------
@@ -285,13 +288,12 @@ def test_the_timeout_must_be_positive(server: FakeKubernetesApi) -> None:
 
 def test_server_version_is_the_api_servers_git_version() -> None:
     with FakeKubernetesApi(TOKEN, git_version="v1.30.2-eks-1552ad0") as server:
-        kube = Kubernetes(api_client(server, TOKEN), namespace=NAMESPACE, timeout=TIMEOUT)
+        kube = Kubernetes(api_config(server, TOKEN), namespace=NAMESPACE, timeout=TIMEOUT)
         try:
             assert kube.server_version() == "v1.30.2-eks-1552ad0"
         finally:
             kube.close()
-        # The client asks for the OpenAPI path, with its trailing slash.
-        assert [r.path for r in server.requests] == ["/version/"]
+        assert [r.path for r in server.requests] == ["/version"]
 
 
 def test_a_failing_version_endpoint_is_an_error_naming_it(
@@ -363,7 +365,7 @@ def test_the_bearer_token_is_sent_on_every_request(
 
     methods = {(r.method, r.path) for r in server.requests}
     assert methods == {
-        ("GET", "/version/"),
+        ("GET", "/version"),
         ("GET", CONFIGMAP_PATH),
         ("POST", CONFIGMAPS_PATH),
         ("PATCH", CONFIGMAP_PATH),
@@ -394,10 +396,9 @@ def test_in_cluster_outside_a_pod_is_a_one_line_error(monkeypatch: pytest.Monkey
         Kubernetes.in_cluster(namespace=NAMESPACE)
 
 
-def test_in_cluster_uses_the_mounted_token_and_ca_and_leaves_the_default_client_alone(
+def test_in_cluster_uses_the_mounted_token_and_ca(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    default_before = kubernetes.client.Configuration.get_default_copy()
     with FakeKubernetesApi(TOKEN, tls=True) as server:
         pretend_in_pod(monkeypatch, server, tmp_path / "token", TOKEN)
 
@@ -409,7 +410,46 @@ def test_in_cluster_uses_the_mounted_token_and_ca_and_leaves_the_default_client_
             kube.close()
 
         assert server.configmap_data(NAMESPACE, CONFIGMAP) == {"UCID": ucid, "installEvent": "1"}
-        # The loader sends the scheme in lower case; the API server does not mind.
-        assert {r.header("authorization") for r in server.requests} == {f"bearer {TOKEN}"}
-    default = kubernetes.client.Configuration.get_default_copy()
-    assert (default.host, default.api_key) == (default_before.host, default_before.api_key)
+        assert {r.header("authorization") for r in server.requests} == {f"Bearer {TOKEN}"}
+
+
+def test_in_cluster_refuses_an_api_server_the_mounted_ca_did_not_sign(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FakeKubernetesApi(TOKEN, tls=True) as server:
+        pretend_in_pod(monkeypatch, server, tmp_path / "token", TOKEN)
+        # Public CAs only: none of them signed the fake API server's certificate.
+        (tmp_path / "ca.crt").write_bytes(Path(certifi.where()).read_bytes())
+
+        kube = Kubernetes.in_cluster(namespace=NAMESPACE, timeout=TIMEOUT)
+        try:
+            with pytest.raises(KubernetesError, match=r"cannot read ConfigMap .*TLS failure") as e:
+                kube.ucid(generate_ucid)
+        finally:
+            kube.close()
+
+    assert e.value.status is None
+    assert server.requests == []
+
+
+def test_in_cluster_sends_the_token_as_the_kubelet_rotates_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FakeKubernetesApi(TOKEN, tls=True) as server:
+        pretend_in_pod(monkeypatch, server, tmp_path / "token", TOKEN)
+        kube = Kubernetes.in_cluster(namespace=NAMESPACE, timeout=TIMEOUT)
+        try:
+            kube.ucid(generate_ucid)
+            (tmp_path / "token").write_text("rotated-service-account-token")
+            server.token = "rotated-service-account-token"
+            assert kube.install_event() == "1"
+        finally:
+            kube.close()
+
+    # Refused once with the old token, the same request is sent again with the file's new one.
+    assert [(r.method, r.header("authorization"), r.status) for r in server.requests] == [
+        ("GET", f"Bearer {TOKEN}", 404),
+        ("POST", f"Bearer {TOKEN}", 201),
+        ("GET", f"Bearer {TOKEN}", 401),
+        ("GET", "Bearer rotated-service-account-token", 200),
+    ]

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import kubernetes.client
 import pytest
-from kubernetes.config import incluster_config
+from lightkube.config.kubeconfig import KubeConfig
+from lightkube.config.models import Cluster, User
 
+from orchestrator_telemetry import kube
 from tests.support.http import (
     MAX_DELAY_SECONDS,  # noqa: F401 - part of this module's interface
     JsonReply,
@@ -33,7 +34,7 @@ __all__ = [
     "DEFAULT_GIT_VERSION",
     "FakeKubernetesApi",
     "KubeRequest",
-    "api_client",
+    "api_config",
     "version_info",
 ]
 
@@ -130,7 +131,7 @@ class _Script:
     action: Callable[[], object] | None = None
 
     def matches(self, method: str, path: str) -> bool:
-        # Trailing slashes ignored: the client asks for `/version/`, people write `/version`.
+        # Trailing slashes ignored: `/version` and `/version/` are one endpoint on the API server.
         return (self.method is None or self.method == method) and (
             self.path is None or self.path.rstrip("/") == path.rstrip("/")
         )
@@ -151,7 +152,7 @@ class _Handler(RequestHandler["FakeKubernetesApi"]):
 class FakeKubernetesApi(LocalServer[KubeRequest]):
     """A real local HTTP server answering `/version` and core/v1 ConfigMaps like the API server."""
 
-    # Paths: `/version` (the client asks for `/version/`; both answer, as on the API server),
+    # Paths: `/version` (and `/version/`: both answer, as on the API server),
     # `/api/v1/namespaces/{ns}/configmaps` (POST) and `.../configmaps/{name}` (GET, PATCH with
     # merge or strategic-merge patches). Any namespace exists.
     # Every request must carry `Authorization: Bearer <token>` (401 otherwise). ConfigMaps live
@@ -345,7 +346,7 @@ class FakeKubernetesApi(LocalServer[KubeRequest]):
         self, method: str, path: str, headers: dict[str, str], body: Any
     ) -> JsonReply:
         """Answer as the API server would (lock held)."""
-        # The client asks for `/version/` (the OpenAPI path); the API server answers both.
+        # The API server answers `/version` and `/version/` (the OpenAPI path) alike.
         if path in VERSION_PATHS:
             if method != "GET":
                 return _method_not_allowed(method)
@@ -546,28 +547,22 @@ def _method_not_allowed(method: str) -> JsonReply:
     )
 
 
-def api_client(server: FakeKubernetesApi, token: str) -> kubernetes.client.ApiClient:
-    """A real client for `server`, authenticating with `token` as a ServiceAccount does."""
-    configuration = kubernetes.client.Configuration(
-        host=server.url,
-        api_key={"authorization": token},
-        api_key_prefix={"authorization": "Bearer"},
-    )
-    # A proxy from the test environment must not stand between the client and a local server.
-    configuration.proxy = None
-    # One attempt per call, as Kubernetes.in_cluster configures it, so timeouts are exact.
-    configuration.retries = 0
-    return kubernetes.client.ApiClient(configuration)
+def api_config(server: FakeKubernetesApi, token: str) -> KubeConfig:
+    """A client configuration for `server`, authenticating with `token` as a ServiceAccount does."""
+    return KubeConfig.from_one(cluster=Cluster(server=server.url), user=User(token=token))
 
 
 def pretend_in_pod(
     monkeypatch: pytest.MonkeyPatch, server: FakeKubernetesApi, token_file: Path, token: str
 ) -> None:
     """Make the in-cluster loader find `server` as in a pod: service address, projected files."""
+    # The kubelet projects token, ca.crt and namespace into one directory.
+    account = token_file.parent
     token_file.write_text(token)
+    (account / "ca.crt").write_bytes(server.ca_path.read_bytes())
+    (account / "namespace").write_text("devtroncd")
     monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
     monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(server.port))
-    monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(token_file))
-    monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(server.ca_path))
+    monkeypatch.setattr(kube, "SERVICE_ACCOUNT_DIR", account)
     for proxy in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(proxy, raising=False)
