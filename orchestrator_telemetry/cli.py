@@ -218,11 +218,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     grants.add_argument("--format", choices=list(schemas.FORMATS), help="default: payload.format")
     grants.add_argument("--mode", choices=list(schemas.MODES), help="default: devtron.mode")
-    sub.add_parser(
+    demo = sub.add_parser(
         "demo",
         parents=[common],
         help="run the daemon on a throwaway PostgreSQL with sample data, printing events",
     )
+    # A demo with a broken configuration says so and exits, rather than waiting silently.
+    demo.set_defaults(strict=True)
     return parser
 
 
