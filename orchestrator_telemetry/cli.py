@@ -430,7 +430,7 @@ def _once(config: Config, args: argparse.Namespace) -> int:
             )
             return OK if not unrecorded else NOT_DELIVERED
         report = telemetry.deliver(ignore_backoff=True)
-        pending = telemetry.outbox.status_counts().get("pending", 0)
+        pending = report.counts.get("pending", 0)  # counted at the end of the pass
         # The latest slot's events must be sent, whatever an earlier run did to them.
         undelivered = [
             name

@@ -249,13 +249,18 @@ def _event(
         "serverVersion": versions.server,
         **extra,
     }
+    return at_period(name, ucid, period, properties)
+
+
+def at_period(name: EventName, ucid: str, period: datetime, properties: Mapping[str, Any]) -> Event:
+    """The event `name` of `ucid` for `period`: its uuid derived, stamped with the period."""
     return Event(
         name=name.value,
         distinct_id=ucid,
         uuid=event_uuid(name.value, ucid, period),
         period=period,
         timestamp=period,
-        properties=MappingProxyType(properties),
+        properties=MappingProxyType(dict(properties)),
     )
 
 

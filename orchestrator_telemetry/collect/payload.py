@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from types import MappingProxyType
 from typing import Any, Literal
 
-from ..events import Event, EventName, Versions, event_uuid, rfc3339
+from ..events import Event, EventName, Versions, at_period, rfc3339
 from .catalogue import Layout, layout, summary_layout
 
 Mode = Literal["full", "ea-only"]
@@ -71,14 +70,7 @@ def _event(
         if value is None or (metric.omit and _is_zero(value)):
             continue  # never computed (an omitted failure), or Go's omitempty
         properties[metric.key] = value
-    return Event(
-        name=name.value,
-        distinct_id=ucid,
-        uuid=event_uuid(name.value, ucid, slot),
-        period=slot,
-        timestamp=slot,
-        properties=MappingProxyType(properties),
-    )
+    return at_period(name, ucid, slot, properties)
 
 
 def _is_zero(value: Any) -> bool:
