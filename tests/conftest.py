@@ -11,6 +11,9 @@ import pytest
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.pool import NullPool
 
+from orchestrator_telemetry import migrate
+from orchestrator_telemetry.config import DatabaseSettings, StateSettings
+from orchestrator_telemetry.database import state_engine
 from orchestrator_telemetry.sandbox.devtron import create_schema
 from tests.support.database import DatabaseUnavailable, PgServer, open_server
 
@@ -59,5 +62,14 @@ def orchestrator_db_url(pg_server: PgServer, devtron_template: str) -> str:
 def orchestrator_engine(orchestrator_db_url: str) -> Iterator[Engine]:
     """An engine on this test's orchestrator database, disposed after the test."""
     engine = create_engine(orchestrator_db_url, poolclass=NullPool)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def state(orchestrator_db_url: str) -> Iterator[Engine]:
+    """The daemon's state engine on this test's database, its schema migrated to head."""
+    engine = state_engine(orchestrator_db_url, DatabaseSettings(), StateSettings())
+    migrate.upgrade(engine, "orchestrator_telemetry")
     yield engine
     engine.dispose()

@@ -16,9 +16,7 @@ import pytest
 import structlog
 from sqlalchemy import Engine, func, select
 
-from orchestrator_telemetry import events, migrate
-from orchestrator_telemetry.config import DatabaseSettings, StateSettings
-from orchestrator_telemetry.database import state_engine
+from orchestrator_telemetry import events
 from orchestrator_telemetry.events import Event, Versions
 from orchestrator_telemetry.outbox import Outbox, RetryPolicy
 from orchestrator_telemetry.sinks import PosthogSink
@@ -27,7 +25,6 @@ from tests.support.capture import CaptureServer, Reply
 
 pytestmark = pytest.mark.integration
 
-SCHEMA = "orchestrator_telemetry"
 API_KEY = "phc_deliverytestkey"
 KEY_SOURCE = "OT_POSTHOG_API_KEY"
 CLIENT_TIMEOUT = 1.0
@@ -73,15 +70,6 @@ def server() -> Iterator[CaptureServer]:
     """A capture server for this test."""
     with CaptureServer() as capture_server:
         yield capture_server
-
-
-@pytest.fixture
-def state(orchestrator_db_url: str) -> Iterator[Engine]:
-    """The daemon's state engine on this test's database, schema migrated to head."""
-    engine = state_engine(orchestrator_db_url, DatabaseSettings(), StateSettings())
-    migrate.upgrade(engine, SCHEMA)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -3,27 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import structlog.testing
 from sqlalchemy import Engine
 
-from orchestrator_telemetry import migrate
-from orchestrator_telemetry.config import DatabaseSettings, StateSettings
-from orchestrator_telemetry.database import state_engine
 from orchestrator_telemetry.identity import generate_ucid, resolve_ucid, stored_ucid
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def state(orchestrator_db_url: str) -> Iterator[Engine]:
-    engine = state_engine(orchestrator_db_url, DatabaseSettings(), StateSettings())
-    migrate.upgrade(engine, "orchestrator_telemetry")
-    yield engine
-    engine.dispose()
 
 
 def test_generated_ids_have_devtrons_format() -> None:

@@ -8,7 +8,6 @@ Neither the orchestrator query nor the PostHog call ever runs inside a state tra
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
@@ -17,9 +16,7 @@ from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import NullPool
 
-from orchestrator_telemetry import events, migrate
-from orchestrator_telemetry.config import DatabaseSettings, StateSettings
-from orchestrator_telemetry.database import state_engine
+from orchestrator_telemetry import events
 from orchestrator_telemetry.events import Event, Versions
 from orchestrator_telemetry.outbox import Outbox
 from orchestrator_telemetry.sinks import PosthogSink
@@ -28,18 +25,9 @@ from tests.support.capture import CaptureServer, Reply
 
 pytestmark = pytest.mark.integration
 
-SCHEMA = "orchestrator_telemetry"
 VERSIONS = Versions(devtron="v1", server="v1.29.4")
 SLOT = datetime(2026, 3, 14, 0, 0, tzinfo=UTC)
 FIRST, SECOND = "firstinstall0000", "secondinstall000"
-
-
-@pytest.fixture
-def state(orchestrator_db_url: str) -> Iterator[Engine]:
-    engine = state_engine(orchestrator_db_url, DatabaseSettings(), StateSettings())
-    migrate.upgrade(engine, SCHEMA)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture
