@@ -28,7 +28,7 @@ def violations(
     accepted = [event for request in requests if request.status == 200 for event in request.batch]
     found: list[str] = []
     found += _one_uuid_per_period(accepted)
-    found += _resent_only_after_a_kill(accepted, findings)
+    found += _resent_only_after_a_kill(accepted, findings, requests)
     found += _nothing_owed_is_lost(findings, rows, summary, heartbeat)
     found += _every_aside_has_its_reason(findings, rows, requests)
     found += _no_process_died_unkilled(findings)
@@ -51,29 +51,44 @@ def _one_uuid_per_period(accepted: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def _resent_only_after_a_kill(
-    accepted: Sequence[Mapping[str, Any]], findings: Findings
+    accepted: Sequence[Mapping[str, Any]],
+    findings: Findings,
+    requests: Sequence[CapturedRequest],
 ) -> list[str]:
     """A uuid arrives again only after a send whose answer was lost.
 
-    That is a kill between the send and its mark, or a client timeout on an answer PostHog did
-    give (late): both leave the event pending, and it is re-sent under the same uuid.
+    That is a kill between the send and its mark, or a failed send that reached PostHog all the
+    same (a client timeout on an answer PostHog did give, late): both leave the event pending,
+    and it is re-sent under the same uuid.
     """
     unanswered = _unanswered(findings)
     copies = Counter(str(event["uuid"]) for event in accepted)
     return [
         f"uuid {uuid} arrived {count} times after {unanswered[uuid]} sends whose answer was lost"
+        + _trail(uuid, findings, requests)
         for uuid, count in copies.items()
         if count > 1 + unanswered[uuid]
     ]
 
 
-def _unanswered(findings: Findings) -> Counter[str]:
-    """Sends whose answer the daemon never saw, by uuid: PostHog may have the event."""
-    return findings.resent_allowed + Counter(
-        str(line["uuid"])
+def _trail(uuid: str, findings: Findings, requests: Sequence[CapturedRequest]) -> str:
+    """What the daemon logged and PostHog answered for one uuid, to explain a finding."""
+    logged = [
+        f"{line['event']} ({line.get('reason') or line.get('job') or ''})"
         for line in findings.logs
-        if line["event"] == "delivery failed; will retry" and "Timeout" in str(line["reason"])
-    )
+        if str(line.get("uuid")) == uuid
+    ]
+    answered = [
+        str(request.status)
+        for request in requests
+        if any(str(event["uuid"]) == uuid for event in request.batch)
+    ]
+    return f"; logged: {', '.join(logged)}; PostHog answered: {', '.join(answered)}"
+
+
+def _unanswered(findings: Findings) -> Counter[str]:
+    """Sends whose acceptance the daemon never saw, by uuid: PostHog may have the event."""
+    return findings.resent_allowed
 
 
 def _the_quiet_end_was_reached(findings: Findings) -> list[str]:

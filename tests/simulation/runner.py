@@ -135,8 +135,8 @@ def figures(outcomes: Iterable[Outcome], seconds: float) -> str:
         f" wall time: {seconds:.0f} s",
         "faults injected: " + ", ".join(f"{k} {v}" for k, v in sorted(injected.items())),
         "events: " + ", ".join(f"{k} {v}" for k, v in sorted(events.items())),
-        f"events lost: 0 unless listed below; duplicate arrivals (same uuid, after a kill"
-        f" between send and mark): {sum(o.duplicates for o in done)}",
+        "events lost: 0 unless listed below; duplicate arrivals (same uuid, after a send whose"
+        f" answer was lost): {sum(o.duplicates for o in done)}",
         f"failing seeds: {failed or 'none'}",
     ]
     return "\n".join(lines)

@@ -83,7 +83,7 @@ def test_two_uuids_for_one_period_are_caught() -> None:
     assert any("arrived under 2 uuids" in line for line in found)
 
 
-def test_a_uuid_arriving_twice_is_caught_unless_a_kill_came_between_send_and_mark() -> None:
+def test_a_uuid_arriving_twice_is_caught_unless_a_send_of_it_went_unanswered() -> None:
     twice = [posted("u1"), posted("u1")]
 
     assert any("arrived 2 times" in line for line in judge(clean(), [row("u1")], twice))

@@ -29,7 +29,7 @@ from orchestrator_telemetry.daemon import Daemon
 from orchestrator_telemetry.events import Event
 from orchestrator_telemetry.monitoring import Monitor
 from orchestrator_telemetry.schedule import Schedule
-from orchestrator_telemetry.sinks import PosthogSink
+from orchestrator_telemetry.sinks import DeliveryError, PosthogSink
 from tests.simulation.faults import CLIENT_TIMEOUT, POSTHOG_ANSWERS, START, Fault
 from tests.support.capture import CaptureServer, Reply
 
@@ -50,26 +50,36 @@ class Armed:
     """A kill waiting for its step in one replica."""
 
     step: str | None = None
-    fired_uuids: list[str] = field(default_factory=list)
 
 
 class KillableSink:
-    """The real PostHog sink, with a kill that can strike just before or just after a send."""
+    """The real PostHog sink, with a kill that can strike just before or just after a send.
+
+    It counts, by uuid, the sends whose acceptance the daemon never saw: only those may be
+    re-sent under the same uuid and so arrive twice.
+    """
 
     name = "posthog"
 
-    def __init__(self, sink: PosthogSink, armed: Armed) -> None:
+    def __init__(self, sink: PosthogSink, armed: Armed, unanswered: Counter[str]) -> None:
         self._sink = sink
         self._armed = armed
+        self._unanswered = unanswered
 
     def send(self, event: Event) -> None:
         """Send through the real sink, unless the process is killed on either side of it."""
         if self._armed.step == "before-send":
             raise Killed
-        self._sink.send(event)
+        try:
+            self._sink.send(event)
+        except DeliveryError:
+            # The request may still have reached PostHog: a client timeout on a busy machine
+            # (or a lost connection) leaves the event pending though it arrived.
+            self._unanswered[str(event.uuid)] += 1
+            raise
         if self._armed.step == "after-send":
-            # PostHog has it; the outbox will never know: the one case a uuid may arrive twice.
-            self._armed.fired_uuids.append(str(event.uuid))
+            # PostHog has it; the outbox will never know.
+            self._unanswered[str(event.uuid)] += 1
             raise Killed
 
     def close(self) -> None:
@@ -108,7 +118,7 @@ class Findings:
     completed: list[tuple[str, datetime, bool]] = field(default_factory=list)  # ucid, t, owed
     logs: list[MutableMapping[str, Any]] = field(default_factory=list)
     monitors: list[Monitor] = field(default_factory=list)
-    resent_allowed: Counter[str] = field(default_factory=Counter)
+    resent_allowed: Counter[str] = field(default_factory=Counter)  # uuid -> sends unanswered
     died: list[str] = field(default_factory=list)  # exceptions that escaped a job
     faults: Counter[str] = field(default_factory=Counter)
     longest_wait: timedelta = timedelta(0)
@@ -270,7 +280,10 @@ class World:
 
         app = stack.enter_context(
             application(
-                config, clock, sink=KillableSink(sink, armed), server_version=server_version
+                config,
+                clock,
+                sink=KillableSink(sink, armed, self.findings.resent_allowed),
+                server_version=server_version,
             )
         )
         monitor = Monitor()
@@ -357,7 +370,6 @@ class World:
             try:
                 process.daemon.run_job(job)
             except Killed:
-                self.findings.resent_allowed.update(replica.armed.fired_uuids)
                 self._stop(replica)
                 replica.restart_at = self.now + timedelta(seconds=self._rng.randint(5, 120))
                 return
