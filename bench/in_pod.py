@@ -10,8 +10,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from orchestrator_telemetry import kube
 from orchestrator_telemetry.cli import main
+from orchestrator_telemetry.kube import client as kube
 
 if __name__ == "__main__":
     account, *args = sys.argv[1:]

@@ -12,12 +12,8 @@ from typing import Self
 
 from sqlalchemy import URL
 
-from orchestrator_telemetry.sandbox.postgres import (
-    SERVER_USER,
-    SandboxError,
-    find_bindir,
-    free_port,
-)
+from orchestrator_telemetry.errors import SandboxError
+from orchestrator_telemetry.sandbox.postgres import SERVER_USER, find_bindir, free_port
 
 CACHE = Path(__file__).parent / ".cache"
 

@@ -23,8 +23,8 @@ import orchestrator_telemetry.daemon  # noqa: F401 - loaded by `run` too, so cou
 from orchestrator_telemetry import logs
 from orchestrator_telemetry.app import application
 from orchestrator_telemetry.config import load
+from orchestrator_telemetry.deliver.sinks import ConsoleSink
 from orchestrator_telemetry.service import Telemetry
-from orchestrator_telemetry.sinks import ConsoleSink
 
 from .generate import ANCHOR
 

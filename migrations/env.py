@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import Connection
 
-from orchestrator_telemetry.tables import metadata
+from orchestrator_telemetry.state.tables import metadata
 
 connection = context.config.attributes.get("connection")
 schema = context.config.attributes.get("schema")

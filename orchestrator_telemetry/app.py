@@ -13,20 +13,21 @@ import requests
 import structlog
 from sqlalchemy import Engine
 
-from .access import KeyDiscovery, OptOut, attempt_timeout, session
-from .cluster import running_in_cluster
 from .collect.payload import Devtron
-from .config import Config, ConfigError, Settings
+from .collect.versions import ServerVersion
+from .config import Config, Settings
 from .database import orchestrator_engine, state_engine
+from .deliver.access import KeyDiscovery, OptOut, attempt_timeout, session
+from .deliver.sinks import ConsoleSink, EventSink, LazySink, PosthogSink
+from .errors import ConfigError, TransientError
 from .events import EventName
-from .outbox import DeliveryReport, Outbox, RetryPolicy
+from .kube import running_in_cluster
 from .schedule import Clock, Schedule
 from .service import Plan, Telemetry
-from .sinks import ConsoleSink, EventSink, LazySink, PosthogSink, TransientError
-from .versions import ServerVersion
+from .state.outbox import DeliveryReport, Outbox, RetryPolicy
 
 if TYPE_CHECKING:  # the Kubernetes client is a large import, made only inside a cluster
-    from .kube import Kubernetes
+    from .kube.client import Kubernetes
 
 log = structlog.get_logger(__name__)
 
@@ -196,7 +197,7 @@ def kubernetes(settings: Settings) -> Kubernetes | None:
     wanted = settings.kubernetes.enabled
     if wanted is False or (wanted is None and not running_in_cluster()):
         return None
-    from .kube import Kubernetes  # noqa: PLC0415 - see TYPE_CHECKING above
+    from .kube.client import Kubernetes  # noqa: PLC0415 - see TYPE_CHECKING above
 
     return Kubernetes.in_cluster(
         namespace=settings.kubernetes.namespace,
@@ -231,7 +232,7 @@ def _after_delivery(kube: Kubernetes | None, outbox: Outbox) -> Callable[[Delive
     """In a cluster, keep Devtron's ConfigMap in step with what was delivered."""
     if kube is None:
         return _nothing
-    from .install_event import InstallEventSync  # noqa: PLC0415 - imports the Kubernetes client
+    from .kube.install_event import InstallEventSync  # noqa: PLC0415 - imports the Kubernetes client
 
     return InstallEventSync(kube, outbox)
 

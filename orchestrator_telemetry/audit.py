@@ -21,17 +21,16 @@ import structlog
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from . import history as recorded
-from . import migrate
-from .access import session
 from .app import opt_out_reason, posthog_sink
 from .config import Config
 from .database import first_line, state_engine
+from .deliver.access import session
+from .errors import DeliveryError, ExitCode, ExportInvalid, SchemaError
 from .events import Event, rfc3339
-from .exits import BAD_CONFIG, NOT_DELIVERED, OK
-from .history import Entry
 from .schedule import utc_now
-from .sinks import DeliveryError
+from .state import history as recorded
+from .state import migrate
+from .state.history import Entry
 
 log = structlog.get_logger(__name__)
 
@@ -45,7 +44,7 @@ def history(config: Config, args: argparse.Namespace) -> int:
             "history: --payload needs --json (the table has no room for properties)",
             file=sys.stderr,
         )
-        return BAD_CONFIG
+        return ExitCode.BAD_CONFIG
     redact: Callable[[str], str] = args.redact
     with _state(config) as engine:
         entries = recorded.recorded_since(engine, _cutoff(args.since), newest_first=True)
@@ -53,19 +52,19 @@ def history(config: Config, args: argparse.Namespace) -> int:
         rows = [_as_json(entry, redact, payload=args.payload) for entry in entries]
         json.dump(rows, sys.stdout, indent=2)
         sys.stdout.write("\n")
-        return OK
+        return ExitCode.OK
     table = [_COLUMNS, *(_as_row(entry, redact) for entry in entries)]
     widths = [max(len(row[i]) for row in table) for i in range(len(_COLUMNS) - 1)]
     for row in table:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
         print("  ".join([*cells, row[-1]]).rstrip())
-    return OK
+    return ExitCode.OK
 
 
 def export(config: Config, args: argparse.Namespace) -> int:
     """Write the recorded events of the last `--since` days, whatever their status, as one file."""
     # jsonschema is imported only by the commands that handle export files, not by the daemon.
-    from .export import document  # noqa: PLC0415
+    from .deliver.export import document  # noqa: PLC0415
 
     with _state(config) as engine:
         entries = recorded.recorded_since(engine, _cutoff(args.since), newest_first=False)
@@ -80,29 +79,29 @@ def export(config: Config, args: argparse.Namespace) -> int:
                 f"export: cannot write {args.out} ({exc.strerror}); choose another --out",
                 file=sys.stderr,
             )
-            return BAD_CONFIG
+            return ExitCode.BAD_CONFIG
     log.info("export written", out=args.out, events=len(entries), since_days=args.since)
-    return OK
+    return ExitCode.OK
 
 
 def upload(config: Config, args: argparse.Namespace) -> int:
     """Send every event of an export file, checked whole first; exit 0 if PostHog took them all."""
-    from .export import ExportInvalid, label, parse, to_event  # noqa: PLC0415 - as in export()
+    from .deliver.export import label, parse, to_event  # noqa: PLC0415 - as in export()
 
     refused = _refusal(config)
     if refused is not None:
         print(f"upload: {refused}; nothing was sent", file=sys.stderr)
-        return BAD_CONFIG
+        return ExitCode.BAD_CONFIG
     source = "standard input" if args.file == "-" else args.file
     try:
         text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
         events = [to_event(capture) for capture in parse(text)]
     except OSError as exc:
         print(f"upload: cannot read {source} ({exc.strerror}); nothing was sent", file=sys.stderr)
-        return BAD_CONFIG
+        return ExitCode.BAD_CONFIG
     except (ExportInvalid, UnicodeDecodeError) as exc:
         print(f"upload: {source} refused: {exc}; nothing was sent", file=sys.stderr)
-        return BAD_CONFIG
+        return ExitCode.BAD_CONFIG
     accepted, failed = _send(config, args, events)
     for event, reason in failed:
         log.error("event not accepted", event_name=event.name, uuid=str(event.uuid), reason=reason)
@@ -114,7 +113,7 @@ def upload(config: Config, args: argparse.Namespace) -> int:
         failed=[label(event) for event, _ in failed],
         marked_sent=marked,
     )
-    return NOT_DELIVERED if failed else OK
+    return ExitCode.NOT_DELIVERED if failed else ExitCode.OK
 
 
 def _refusal(config: Config) -> str | None:
@@ -182,7 +181,7 @@ def _state(config: Config) -> Iterator[Engine]:
     engine = state_engine(settings.state_url.get_secret_value(), settings.database, settings.state)
     try:
         if not migrate.is_at_head(engine, schema):
-            raise migrate.SchemaError(
+            raise SchemaError(
                 f"schema {schema!r} is not at revision {migrate.HEAD}: nothing is recorded"
                 " here yet, or run `orchestrator-telemetry migrate`"
             )

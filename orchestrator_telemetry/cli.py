@@ -25,27 +25,38 @@ from typing import Any, Literal
 import structlog
 from sqlalchemy.exc import DBAPIError
 
-from . import __version__, audit, logs, migrate, schemas
+from . import __version__, audit, logs, schemas
 from .app import application, kubernetes, opt_out_reason, retry_policy
 from .collect.catalogue import summary_layout, tables_read
 from .config import (
     CONFIG_ENV,
     Config,
-    ConfigError,
     HttpSettings,
     http_settings,
     load,
 )
-from .database import Unavailable, first_line, state_engine
+from .database import first_line, state_engine
+from .deliver.sinks import ConsoleSink
 from .effective import describe, kubernetes_in_use
-from .endpoints import Endpoints
+from .errors import (
+    ConfigError,
+    DatabaseUnavailable,
+    ExitCode,
+    KubernetesError,
+    PayloadInvalid,
+    SandboxError,
+    SchemaError,
+    TelemetryError,
+    Unavailable,
+    exit_code,
+)
 from .events import INSTALLER_EVENTS, EventName, rfc3339
-from .exits import BAD_CONFIG, NOT_DELIVERED, OK, UNAVAILABLE
 from .logs import proxy_secrets
-from .monitoring import Monitor
 from .schedule import utc_now
+from .serve.endpoints import Endpoints
+from .serve.metrics import Monitor
 from .service import Telemetry
-from .sinks import ConsoleSink
+from .state import migrate
 
 AIR_GAPPED = "air-gapped: events are recorded, never sent; `export` carries them out"
 LIVENESS_CHECK = 30.0  # seconds between checks that the scheduler still runs
@@ -80,7 +91,7 @@ def _dispatch(command: str, args: argparse.Namespace, environ: Mapping[str, str]
             return _run_unconfigured(exc.problems, args, environ)
         for problem in exc.problems:
             print(f"config error: {problem}", file=sys.stderr)
-        return BAD_CONFIG
+        return ExitCode.BAD_CONFIG
     settings = config.settings
     # Their stdout is the answer.
     quiet_stdout = command in {
@@ -104,15 +115,23 @@ def _dispatch(command: str, args: argparse.Namespace, environ: Mapping[str, str]
     handler = _COMMANDS[command]
     try:
         return handler(config, args)
-    except (Unavailable, migrate.SchemaError) as exc:
-        log.error("cannot use the database", command=command, error=str(exc))
-        return UNAVAILABLE
+    except TelemetryError as exc:
+        log.error(_headline(exc), command=command, error=str(exc))
+        return exit_code(exc)
     except DBAPIError as exc:  # a lost connection, a refused permission: the driver's one line
         log.error("cannot use the database", command=command, error=first_line(exc))
-        return UNAVAILABLE
-    except schemas.PayloadInvalid as exc:  # never recorded nor sent; a defect to report
-        log.error("event refused by its JSON Schema", command=command, error=str(exc))
-        return NOT_DELIVERED
+        return ExitCode.UNAVAILABLE
+
+
+def _headline(error: TelemetryError) -> str:
+    """The log line's message for an error that ended a command."""
+    if isinstance(error, DatabaseUnavailable | SchemaError):
+        return "cannot use the database"
+    if isinstance(error, KubernetesError):
+        return "cannot use the Kubernetes API"
+    if isinstance(error, PayloadInvalid):
+        return "event refused by its JSON Schema"  # never recorded nor sent; a defect to report
+    return "command failed"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -285,7 +304,7 @@ def _run(config: Config, args: argparse.Namespace) -> int:
             preview=lambda: [event.to_capture() for event in app.telemetry.preview()],
         )
         if not _serve(endpoints, settings.http, strict=args.strict):
-            return BAD_CONFIG
+            return ExitCode.BAD_CONFIG
         if reason is None:
             if settings.telemetry.air_gapped:
                 log.warning(AIR_GAPPED, source=config.source_of("telemetry.air_gapped"))
@@ -298,13 +317,13 @@ def _run(config: Config, args: argparse.Namespace) -> int:
         while not stop.wait(timeout=LIVENESS_CHECK):
             if reason is None and not daemon.alive():
                 log.error("scheduler stopped unexpectedly")
-                return NOT_DELIVERED
+                return ExitCode.NOT_DELIVERED
         if reason is None and not daemon.stop(timeout=SHUTDOWN_TIMEOUT):
             # The abandoned run may be inside the sink: closing it would wait for that send.
             app.flush_on_close = False
         endpoints.stop()
     log.info("stopped")
-    return OK
+    return ExitCode.OK
 
 
 def _run_unconfigured(
@@ -331,7 +350,7 @@ def _run_unconfigured(
     stop.wait()
     endpoints.stop()
     log.info("stopped")
-    return OK
+    return ExitCode.OK
 
 
 def _unconfigured() -> list[dict[str, Any]]:
@@ -398,7 +417,7 @@ def _once(config: Config, args: argparse.Namespace) -> int:
     which: Literal["summary", "heartbeat", "all"] = args.event
     with _permitted(config, args) as telemetry:
         if telemetry is None:
-            return OK
+            return ExitCode.OK
         now = utc_now()
         wanted: list[tuple[str, datetime]] = []
         deferred: Unavailable | None = None
@@ -428,7 +447,7 @@ def _once(config: Config, args: argparse.Namespace) -> int:
                 unrecorded=unrecorded,
                 note=AIR_GAPPED,
             )
-            return OK if not unrecorded else NOT_DELIVERED
+            return ExitCode.OK if not unrecorded else ExitCode.NOT_DELIVERED
         report = telemetry.deliver(ignore_backoff=True)
         pending = report.counts.get("pending", 0)  # counted at the end of the pass
         # The latest slot's events must be sent, whatever an earlier run did to them.
@@ -439,7 +458,7 @@ def _once(config: Config, args: argparse.Namespace) -> int:
         ]
     if deferred is not None:
         log.error("the summary cannot be recorded now; run once again later", error=str(deferred))
-        return UNAVAILABLE
+        return ExitCode.UNAVAILABLE
     delivered = not undelivered and not report.failed and pending == 0
     log.info(
         "once finished",
@@ -450,7 +469,7 @@ def _once(config: Config, args: argparse.Namespace) -> int:
         dead=len(report.dead),
         pending=pending,
     )
-    return OK if delivered else NOT_DELIVERED
+    return ExitCode.OK if delivered else ExitCode.NOT_DELIVERED
 
 
 def _emit(config: Config, args: argparse.Namespace) -> int:
@@ -458,11 +477,11 @@ def _emit(config: Config, args: argparse.Namespace) -> int:
     wait: float | None = args.wait
     with _permitted(config, args) as telemetry:
         if telemetry is None:
-            return OK
+            return ExitCode.OK
         event = telemetry.record_installer_event(name)
         if telemetry.plan.air_gapped:
             log.info("emit finished", event_name=event.name, uuid=str(event.uuid), note=AIR_GAPPED)
-            return OK
+            return ExitCode.OK
         deadline = time.monotonic() + (wait or 0.0)
         while True:
             telemetry.deliver(ignore_backoff=True)
@@ -479,7 +498,7 @@ def _emit(config: Config, args: argparse.Namespace) -> int:
         uuid=str(event.uuid),
         outcome="sent" if sent else f"recorded, {status}; the daemon delivers it later",
     )
-    return OK if sent or wait is None else NOT_DELIVERED
+    return ExitCode.OK if sent or wait is None else ExitCode.NOT_DELIVERED
 
 
 def _preview(config: Config, args: argparse.Namespace) -> int:
@@ -487,7 +506,7 @@ def _preview(config: Config, args: argparse.Namespace) -> int:
         built = app.telemetry.preview()
     json.dump([event.to_capture() for event in built], sys.stdout, indent=2)
     sys.stdout.write("\n")
-    return OK
+    return ExitCode.OK
 
 
 def _migrate(config: Config, args: argparse.Namespace) -> int:
@@ -498,12 +517,11 @@ def _migrate(config: Config, args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     log.info("schema is at head", schema=settings.state.schema_name, revision=migrate.HEAD)
-    return OK
+    return ExitCode.OK
 
 
 def _demo(args: argparse.Namespace) -> int:
     from .sandbox.demo import demo_environment, sample_installation  # noqa: PLC0415 - demo only
-    from .sandbox.postgres import SandboxError  # noqa: PLC0415
 
     try:
         with sample_installation(utc_now()) as (url, expected):
@@ -517,7 +535,7 @@ def _demo(args: argparse.Namespace) -> int:
             return _dispatch("run", args, {**os.environ, **demo_environment(url)})
     except SandboxError as exc:
         print(f"demo: {exc}", file=sys.stderr)
-        return UNAVAILABLE
+        return ExitCode.UNAVAILABLE
 
 
 def _status(config: Config, args: argparse.Namespace) -> int:
@@ -538,7 +556,7 @@ def _status(config: Config, args: argparse.Namespace) -> int:
     }
     for key, value in lines.items():
         print(f"{key}: {value}")
-    return NOT_DELIVERED if status.overdue else OK
+    return ExitCode.NOT_DELIVERED if status.overdue else ExitCode.OK
 
 
 def _when(moment: datetime | None) -> str:
@@ -549,16 +567,16 @@ def _schema(config: Config, args: argparse.Namespace) -> int:
     payload_format, mode = _format_and_mode(config, args)
     json.dump(schemas.schema_for(args.event, payload_format, mode), sys.stdout, indent=2)
     sys.stdout.write("\n")
-    return OK
+    return ExitCode.OK
 
 
 def _grants(config: Config, args: argparse.Namespace) -> int:
     payload_format, mode = _format_and_mode(config, args)
     if not re.fullmatch(r"[a-z_][a-z0-9_$]{0,62}", args.role):
         print(f"grants: --role {args.role!r} is not a plain role name; use e.g. telemetry")
-        return BAD_CONFIG
+        return ExitCode.BAD_CONFIG
     print(grant_statement(payload_format, mode, args.role))
-    return OK
+    return ExitCode.OK
 
 
 def grant_statement(payload_format: str, mode: str, role: str) -> str:
@@ -588,7 +606,7 @@ def _check_config(config: Config, args: argparse.Namespace) -> int:
     finally:
         if kube is not None:
             kube.close()
-    return OK
+    return ExitCode.OK
 
 
 _COMMANDS: dict[str, Callable[[Config, argparse.Namespace], int]] = {

@@ -28,6 +28,7 @@ from pydantic import (
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from .errors import ConfigError
 from .schedule import Schedule
 
 ENV_PREFIX = "OT_"
@@ -37,14 +38,6 @@ CONFIG_ENV = "OT_CONFIG"
 SECRET_KEYS = frozenset({("database", "url"), ("state", "url"), ("posthog", "api_key")})
 
 _DRIVERS = {"postgresql", "postgres", "postgresql+psycopg2"}
-
-
-class ConfigError(Exception):
-    """The configuration is unusable; `problems` holds one line per problem."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 def _postgres_url(value: SecretStr | None) -> SecretStr | None:

@@ -14,18 +14,17 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 from sqlalchemy.exc import DBAPIError
 
-from .collect import TransientCollectError
-from .database import Unavailable, first_line
-from .migrate import SchemaError
-from .monitoring import Monitor
-from .outbox import DeliveryReport, RetryPolicy
+from .database import first_line
+from .errors import SchemaError, TransientCollectError, Unavailable
 from .schedule import Clock
+from .serve.metrics import Monitor
 from .service import Telemetry
+from .state.outbox import DeliveryReport, RetryPolicy
 
 log = structlog.get_logger(__name__)
 
 # Failures that are expected in operation and explained by their message: no traceback for them.
-_EXPECTED = (Unavailable, SchemaError, DBAPIError)
+_EXPECTED = (Unavailable, DBAPIError)
 
 
 class _DaemonThreadExecutor(BaseExecutor):  # type: ignore[misc]  # APScheduler 3 is untyped

@@ -8,11 +8,7 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.pool import NullPool
 
 from .config import DatabaseSettings, StateSettings
-from .tables import in_schema
-
-
-class Unavailable(Exception):
-    """A database (or the Kubernetes API) could not be reached; says which and why, no secret."""
+from .state.tables import in_schema
 
 
 def connect_args(settings: DatabaseSettings, *, read_only: bool) -> dict[str, object]:

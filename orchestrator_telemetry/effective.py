@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from .cluster import running_in_cluster
 from .config import Config, env_name, keys, password_parameters
+from .kube import running_in_cluster
 
 ServerVersion = Callable[[], str]
 

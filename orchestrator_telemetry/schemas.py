@@ -20,6 +20,7 @@ from jsonschema.protocols import Validator
 
 from .collect.catalogue import Layout, Metric, by_key, layout, summary_layout
 from .collect.payload import MODE_NAMES
+from .errors import PayloadInvalid
 from .events import INSTALLER_EVENTS, SUMMARY_KEYS, EventName
 
 FORMATS: Final = ("documented", "extended")
@@ -33,10 +34,6 @@ RFC3339_UTC: Final = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d*[1-9])?Z$"
 
 # omitempty in Go, but the envelope always sets them (reference §2): never absent.
 _ENVELOPE_ALWAYS_SET: Final = frozenset({"serverVersion", "devtronVersion", "devtronMode"})
-
-
-class PayloadInvalid(ValueError):
-    """An event does not match its schema; the message says which property and why, in one line."""
 
 
 def schema_for(event: str, payload_format: str, mode: str) -> dict[str, Any]:

@@ -15,15 +15,17 @@ import structlog
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from . import events, migrate, schemas
+from . import events, schemas
 from .collect import Window, collect, payload
-from .database import Unavailable, first_line
+from .collect.identity import resolve_ucid, stored_ucid
+from .database import first_line
+from .deliver.sinks import EventSink
+from .errors import DatabaseUnavailable, SchemaError
 from .events import Event, EventName, Versions
-from .identity import resolve_ucid, stored_ucid
-from .outbox import DeliveryReport, Observer, Outbox
 from .schedule import Clock, Schedule
-from .sinks import EventSink
-from .tables import STATUSES
+from .state import migrate
+from .state.outbox import DeliveryReport, Observer, Outbox
+from .state.tables import STATUSES
 
 log = structlog.get_logger(__name__)
 
@@ -112,7 +114,7 @@ class Telemetry:
                     if self.plan.migrate_on_start:
                         migrate.upgrade(self._state, self.plan.schema)
                     elif not migrate.is_at_head(self._state, self.plan.schema):
-                        raise migrate.SchemaError(
+                        raise SchemaError(
                             f"schema {self.plan.schema!r} is not at revision {migrate.HEAD};"
                             " run `orchestrator-telemetry migrate` or set state.migrate_on_start"
                         )
@@ -120,7 +122,7 @@ class Telemetry:
                         self.plan.configured_ucid, self._state, self._configmap_ucid
                     )
                 except OperationalError as exc:
-                    raise Unavailable(f"state database: {first_line(exc)}") from None
+                    raise DatabaseUnavailable(f"state database: {first_line(exc)}") from None
             return self._ucid
 
     def record_summary(self, slot: datetime) -> Event | None:
@@ -292,7 +294,7 @@ class Telemetry:
         except ProgrammingError:
             return None  # the schema was never migrated: no ucid yet, and preview writes nothing
         except OperationalError as exc:
-            raise Unavailable(f"state database: {first_line(exc)}") from None
+            raise DatabaseUnavailable(f"state database: {first_line(exc)}") from None
 
     def preview(self) -> list[Event]:
         """The events of the latest slots, built now; nothing is written or sent."""

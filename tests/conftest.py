@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.pool import NullPool
 
-from orchestrator_telemetry import migrate
 from orchestrator_telemetry.config import DatabaseSettings, StateSettings
 from orchestrator_telemetry.database import state_engine
 from orchestrator_telemetry.sandbox.devtron import create_schema
+from orchestrator_telemetry.state import migrate
 from tests.support.database import DatabaseUnavailable, PgServer, open_server
 
 DEVTRON_TEMPLATE = "devtron_template"

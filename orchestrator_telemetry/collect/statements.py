@@ -10,7 +10,7 @@ group, so one failing metric never changes another.
 A transient cause (a lock wait, the statement timeout, a serialisation failure) fails the whole
 collection with `TransientCollectError`, so the run is retried later, unless the caller gives up
 (the slot is past its collect deadline): then those metrics get their failure values too. A lost
-connection raises `database.Unavailable`.
+connection raises `DatabaseUnavailable`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ import structlog
 from sqlalchemy import Connection, Engine, Select, bindparam, select, text, true
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from ..database import Unavailable, first_line
+from ..database import first_line
+from ..errors import DatabaseUnavailable, TransientCollectError
 from .catalogue import FAILED, Layout, Metric, queried, scans
 from .window import Window
 
@@ -32,15 +33,6 @@ log = structlog.get_logger(__name__)
 # column 42703, insufficient privilege 42501), 22 data exception (a stored value the definition
 # cannot read, e.g. invalid JSON, 22P02): the same rows give the same error next time.
 PERMANENT_CLASSES = frozenset({"42", "22"})
-
-
-class TransientCollectError(Unavailable):
-    """A metric failed for a cause that may pass (a lock wait, a timeout); the run is retried."""
-
-    def __init__(self, metrics: list[str], reason: str) -> None:
-        super().__init__(f"orchestrator database: {', '.join(metrics)} failed for now: {reason}")
-        self.metrics = metrics
-        self.reason = reason
 
 
 def statement(metrics: Sequence[Metric], window: Window) -> Select[Any]:
@@ -92,7 +84,7 @@ def collect(
             values = _Collection(connection, window, give_up=give_up).run(wanted)
     except OperationalError as exc:
         if _connection_lost(exc):
-            raise Unavailable(f"orchestrator database: {first_line(exc)}") from None
+            raise DatabaseUnavailable(f"orchestrator database: {first_line(exc)}") from None
         raise
     return {metric.key: values[metric.key] for metric in wanted}
 
@@ -141,7 +133,7 @@ class _Collection:
             row = self._connection.execute(statement(metrics, self._window)).one()
         except DBAPIError as exc:
             if _connection_lost(exc):
-                raise Unavailable(f"orchestrator database: {first_line(exc)}") from None
+                raise DatabaseUnavailable(f"orchestrator database: {first_line(exc)}") from None
             # The transaction is aborted: end it; the next statement begins a new one.
             self._connection.rollback()
             if not _permanent(exc) and not self._give_up:

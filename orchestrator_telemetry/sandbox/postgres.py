@@ -23,6 +23,8 @@ import psycopg2
 from psycopg2 import sql
 from sqlalchemy import URL
 
+from ..errors import SandboxError
+
 SERVER_USER = "postgres"
 _DEBIAN_BINARIES = Path("/usr/lib/postgresql")
 _SHARED_MEMORY = Path("/dev/shm")  # noqa: S108 - only the parent of a mkdtemp directory
@@ -31,10 +33,6 @@ _INSTALL_HINT = (
     "PostgreSQL server binaries (initdb, pg_ctl) not found: install the PostgreSQL server "
     "(e.g. `apt-get install postgresql`) or put its pg_config on PATH"
 )
-
-
-class SandboxError(RuntimeError):
-    """The local PostgreSQL server could not be found, started, stopped or used."""
 
 
 def free_port() -> int:

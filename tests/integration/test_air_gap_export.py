@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from orchestrator_telemetry.export import FORMAT
+from orchestrator_telemetry.deliver.export import FORMAT
 from orchestrator_telemetry.sandbox.demo import as_summary
 from orchestrator_telemetry.sandbox.devtron import load_sample_data
 from orchestrator_telemetry.schedule import Schedule, utc_now

@@ -17,9 +17,9 @@ import pytest
 
 from orchestrator_telemetry.app import App, application
 from orchestrator_telemetry.config import load
+from orchestrator_telemetry.deliver.sinks import MemorySink
+from orchestrator_telemetry.errors import KubernetesError, TransientError
 from orchestrator_telemetry.events import Event, EventName
-from orchestrator_telemetry.kube import KubernetesError
-from orchestrator_telemetry.sinks import MemorySink, TransientError
 from tests.support.kube import FakeKubernetesApi, pretend_in_pod
 
 pytestmark = pytest.mark.integration

@@ -14,10 +14,10 @@ from sqlalchemy import Engine, func, select, text
 from orchestrator_telemetry.app import App, application, retry_policy
 from orchestrator_telemetry.config import load
 from orchestrator_telemetry.daemon import Daemon
-from orchestrator_telemetry.database import Unavailable
-from orchestrator_telemetry.outbox import _event_lock
+from orchestrator_telemetry.deliver.sinks import MemorySink
+from orchestrator_telemetry.errors import Unavailable
 from orchestrator_telemetry.sandbox.postgres import free_port
-from orchestrator_telemetry.sinks import MemorySink
+from orchestrator_telemetry.state.outbox import _event_lock
 from tests.support.slots import settled_schedules
 
 pytestmark = pytest.mark.integration

@@ -19,12 +19,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine
 
-from orchestrator_telemetry.endpoints import Endpoints
-from orchestrator_telemetry.monitoring import Monitor
 from orchestrator_telemetry.sandbox.demo import as_summary
 from orchestrator_telemetry.sandbox.devtron import load_sample_data
 from orchestrator_telemetry.sandbox.postgres import free_port
 from orchestrator_telemetry.schedule import utc_now
+from orchestrator_telemetry.serve.endpoints import Endpoints
+from orchestrator_telemetry.serve.metrics import Monitor
 from tests.support.cli import CliProcess, cli_env, plain_url
 from tests.support.slots import settled_schedules
 

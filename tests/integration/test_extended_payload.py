@@ -16,13 +16,13 @@ from sqlalchemy import Engine, text
 
 from orchestrator_telemetry.app import application
 from orchestrator_telemetry.config import load
+from orchestrator_telemetry.deliver.sinks import MemorySink
+from orchestrator_telemetry.errors import PayloadInvalid
 from orchestrator_telemetry.events import rfc3339
 from orchestrator_telemetry.sandbox.demo import as_summary
 from orchestrator_telemetry.sandbox.devtron import load_sample_data
 from orchestrator_telemetry.sandbox.extended import load_extended_sample
 from orchestrator_telemetry.schedule import Schedule, utc_now
-from orchestrator_telemetry.schemas import PayloadInvalid
-from orchestrator_telemetry.sinks import MemorySink
 from tests.support.capture import CaptureServer
 from tests.support.cli import API_KEY, cli_env, plain_url, run_cli
 

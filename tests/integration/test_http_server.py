@@ -15,8 +15,8 @@ from contextlib import ExitStack, contextmanager
 
 import pytest
 
-from orchestrator_telemetry.endpoints import Endpoints
-from orchestrator_telemetry.monitoring import Monitor
+from orchestrator_telemetry.serve.endpoints import Endpoints
+from orchestrator_telemetry.serve.metrics import Monitor
 
 pytestmark = pytest.mark.integration
 

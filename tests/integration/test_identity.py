@@ -9,7 +9,7 @@ import pytest
 import structlog.testing
 from sqlalchemy import Engine
 
-from orchestrator_telemetry.identity import generate_ucid, resolve_ucid, stored_ucid
+from orchestrator_telemetry.collect.identity import generate_ucid, resolve_ucid, stored_ucid
 
 pytestmark = pytest.mark.integration
 

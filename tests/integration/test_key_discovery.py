@@ -16,9 +16,10 @@ import pytest
 from sqlalchemy import Engine, text
 
 from orchestrator_telemetry import events
-from orchestrator_telemetry.access import KeyDiscovery, session
+from orchestrator_telemetry.deliver.access import KeyDiscovery, session
+from orchestrator_telemetry.deliver.sinks import EventSink, LazySink, PosthogSink
+from orchestrator_telemetry.errors import AuthenticationError
 from orchestrator_telemetry.events import Versions
-from orchestrator_telemetry.sinks import AuthenticationError, EventSink, LazySink, PosthogSink
 from tests.support.capture import CaptureServer, Reply
 from tests.support.cli import CliResult, cli_env, plain_url, run_cli
 from tests.support.devtron_api import DISCOVERED_KEY, KEY_PATH, FakeDevtronApi

@@ -15,8 +15,9 @@ import structlog
 from lightkube.config.kubeconfig import KubeConfig
 from lightkube.config.models import Cluster, User
 
-from orchestrator_telemetry.identity import generate_ucid
-from orchestrator_telemetry.kube import Kubernetes, KubernetesError, running_in_cluster
+from orchestrator_telemetry.collect.identity import generate_ucid
+from orchestrator_telemetry.errors import KubernetesError
+from orchestrator_telemetry.kube.client import Kubernetes, running_in_cluster
 from tests.support.kube import FakeKubernetesApi, api_config, pretend_in_pod
 
 pytestmark = pytest.mark.integration

@@ -52,8 +52,8 @@ def test_the_http_servers_own_error_output_is_masked() -> None:
         f"""
         import urllib.error, urllib.request
         from orchestrator_telemetry import logs
-        from orchestrator_telemetry.endpoints import Endpoints
-        from orchestrator_telemetry.monitoring import Monitor
+        from orchestrator_telemetry.serve.endpoints import Endpoints
+        from orchestrator_telemetry.serve.metrics import Monitor
 
         logs.mask_streams(logs.Redactor([{SECRET!r}]))
 

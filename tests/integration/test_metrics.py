@@ -22,12 +22,12 @@ import pytest
 from sqlalchemy import Connection, Engine, event, make_url, text
 from sqlalchemy.exc import DBAPIError
 
-from orchestrator_telemetry.collect import FAILED, TransientCollectError, Window, collect
+from orchestrator_telemetry.collect import FAILED, Window, collect
 from orchestrator_telemetry.collect.catalogue import queried
 from orchestrator_telemetry.collect.statements import statement
 from orchestrator_telemetry.config import DatabaseSettings
-from orchestrator_telemetry.database import Unavailable
 from orchestrator_telemetry.database import orchestrator_engine as build_orchestrator_engine
+from orchestrator_telemetry.errors import TransientCollectError, Unavailable
 from orchestrator_telemetry.sandbox.demo import as_summary
 from orchestrator_telemetry.sandbox.devtron import load_sample_data
 from orchestrator_telemetry.sandbox.postgres import free_port

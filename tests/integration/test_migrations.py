@@ -11,10 +11,11 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.pool import NullPool
 
-from orchestrator_telemetry import migrate
 from orchestrator_telemetry.config import DatabaseSettings, StateSettings
 from orchestrator_telemetry.database import state_engine
-from orchestrator_telemetry.tables import metadata
+from orchestrator_telemetry.errors import SchemaError
+from orchestrator_telemetry.state import migrate
+from orchestrator_telemetry.state.tables import metadata
 
 pytestmark = pytest.mark.integration
 
@@ -142,7 +143,7 @@ def test_a_schema_newer_than_the_code_is_refused(engine: Engine) -> None:
     with engine.begin() as connection:
         connection.execute(text(f"UPDATE {SCHEMA}.alembic_version SET version_num = 'f00dcafe'"))
 
-    with pytest.raises(migrate.SchemaError, match="f00dcafe, newer than this version knows"):
+    with pytest.raises(SchemaError, match="f00dcafe, newer than this version knows"):
         migrate.upgrade(engine, SCHEMA)
 
 

@@ -26,7 +26,7 @@ import structlog
 import yaml
 from sqlalchemy import Engine, text
 
-from orchestrator_telemetry.access import OptOut, attempt_timeout, session
+from orchestrator_telemetry.deliver.access import OptOut, attempt_timeout, session
 from orchestrator_telemetry.sandbox.demo import as_summary
 from orchestrator_telemetry.sandbox.devtron import load_sample_data
 from orchestrator_telemetry.sandbox.postgres import free_port

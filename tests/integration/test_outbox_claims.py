@@ -17,10 +17,10 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from orchestrator_telemetry import events
+from orchestrator_telemetry.deliver.sinks import PosthogSink
 from orchestrator_telemetry.events import Event, Versions
-from orchestrator_telemetry.outbox import Outbox
-from orchestrator_telemetry.sinks import PosthogSink
-from orchestrator_telemetry.tables import outbox as outbox_table
+from orchestrator_telemetry.state.outbox import Outbox
+from orchestrator_telemetry.state.tables import outbox as outbox_table
 from tests.support.capture import CaptureServer, Reply
 
 pytestmark = pytest.mark.integration

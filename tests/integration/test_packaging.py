@@ -76,3 +76,12 @@ def test_the_wheel_ships_no_tests_or_benchmarks(wheel: zipfile.ZipFile) -> None:
     tops = {name.split("/")[0] for name in wheel.namelist()}
 
     assert not {"tests", "bench", "migrations"} & tops
+
+
+def test_the_wheel_carries_every_module_of_every_sub_package(wheel: zipfile.ZipFile) -> None:
+    names = set(wheel.namelist())
+    package = ROOT / "orchestrator_telemetry"
+
+    modules = {path.relative_to(ROOT).as_posix() for path in package.rglob("*.py")}
+
+    assert modules - names == set()

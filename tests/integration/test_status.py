@@ -15,8 +15,9 @@ import pytest
 
 from orchestrator_telemetry.app import application
 from orchestrator_telemetry.config import load
+from orchestrator_telemetry.deliver.sinks import MemorySink
+from orchestrator_telemetry.errors import TransientError
 from orchestrator_telemetry.service import Telemetry
-from orchestrator_telemetry.sinks import MemorySink, TransientError
 
 pytestmark = pytest.mark.integration
 

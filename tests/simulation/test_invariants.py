@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from orchestrator_telemetry.monitoring import Monitor
 from orchestrator_telemetry.schedule import Schedule
+from orchestrator_telemetry.serve.metrics import Monitor
 from tests.simulation.faults import START
 from tests.simulation.invariants import violations
 from tests.simulation.world import HEARTBEAT_CRON, SUMMARY_CRON, Findings

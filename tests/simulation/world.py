@@ -26,10 +26,11 @@ from sqlalchemy.pool import NullPool
 from orchestrator_telemetry.app import App, application, retry_policy
 from orchestrator_telemetry.config import Config, load
 from orchestrator_telemetry.daemon import Daemon
+from orchestrator_telemetry.deliver.sinks import PosthogSink
+from orchestrator_telemetry.errors import DeliveryError
 from orchestrator_telemetry.events import Event
-from orchestrator_telemetry.monitoring import Monitor
 from orchestrator_telemetry.schedule import Schedule
-from orchestrator_telemetry.sinks import DeliveryError, PosthogSink
+from orchestrator_telemetry.serve.metrics import Monitor
 from tests.simulation.faults import CLIENT_TIMEOUT, POSTHOG_ANSWERS, START, Fault
 from tests.support.capture import CaptureServer, Reply
 

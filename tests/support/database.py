@@ -24,7 +24,8 @@ try:
 except ImportError:  # testcontainers before the move to .community
     from testcontainers.postgres import PostgresContainer
 
-from orchestrator_telemetry.sandbox.postgres import LocalPostgres, SandboxError
+from orchestrator_telemetry.errors import SandboxError
+from orchestrator_telemetry.sandbox.postgres import LocalPostgres
 
 DOCKER_PING_TIMEOUT_SECONDS = 3
 

@@ -20,7 +20,7 @@ import pytest
 from lightkube.config.kubeconfig import KubeConfig
 from lightkube.config.models import Cluster, User
 
-from orchestrator_telemetry import kube
+from orchestrator_telemetry.kube import client as kube
 from tests.support.http import (
     MAX_DELAY_SECONDS,  # noqa: F401 - part of this module's interface
     JsonReply,

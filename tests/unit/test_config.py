@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator_telemetry.config import ConfigError, Settings, env_name, keys, load
+from orchestrator_telemetry.config import Settings, env_name, keys, load
 from orchestrator_telemetry.effective import describe
+from orchestrator_telemetry.errors import ConfigError
 
 ISSUE_SHAPE = """
 database:

@@ -35,7 +35,7 @@ from orchestrator_telemetry.config import (
     env_name,
     keys,
 )
-from orchestrator_telemetry.monitoring import Monitor
+from orchestrator_telemetry.serve.metrics import Monitor
 
 ROOT = Path(__file__).parents[2]
 DEPLOY = ROOT / "deploy"

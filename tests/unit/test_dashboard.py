@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from orchestrator_telemetry.monitoring import Monitor
+from orchestrator_telemetry.serve.metrics import Monitor
 from tests.support.promtool import DASHBOARD, rule_groups
 
 # Series names as exposed: counters with _total, histograms as _bucket, _sum and _count.

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from orchestrator_telemetry import events
-from orchestrator_telemetry.export import FORMAT, ExportInvalid, parse, to_event
+from orchestrator_telemetry.deliver.export import FORMAT, parse, to_event
+from orchestrator_telemetry.errors import ExportInvalid
 
 UCID = "abcdefgh12345678"
 VERSIONS = events.Versions("v1", "v1.29.4+k3s1")

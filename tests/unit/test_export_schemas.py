@@ -9,13 +9,8 @@ from typing import Any
 import pytest
 
 from orchestrator_telemetry import events
-from orchestrator_telemetry.schemas import (
-    FORMATS,
-    PayloadInvalid,
-    schema_for,
-    validate,
-    validate_any,
-)
+from orchestrator_telemetry.errors import PayloadInvalid
+from orchestrator_telemetry.schemas import FORMATS, schema_for, validate, validate_any
 
 UCID = "abcdefgh12345678"
 VERSIONS = events.Versions("v1", "v1.29.4+k3s1")

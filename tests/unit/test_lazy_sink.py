@@ -7,14 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from orchestrator_telemetry import events
+from orchestrator_telemetry.deliver.sinks import EventSink, LazySink, MemorySink
+from orchestrator_telemetry.errors import AuthenticationError, TransientError
 from orchestrator_telemetry.events import Versions
-from orchestrator_telemetry.sinks import (
-    AuthenticationError,
-    EventSink,
-    LazySink,
-    MemorySink,
-    TransientError,
-)
 
 QUIET = 60.0
 HEARTBEAT = events.heartbeat(

@@ -10,8 +10,8 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from orchestrator_telemetry.events import EventName
-from orchestrator_telemetry.monitoring import JOBS, OUTCOMES, Monitor
-from orchestrator_telemetry.outbox import FAILURE_KINDS
+from orchestrator_telemetry.serve.metrics import JOBS, OUTCOMES, Monitor
+from orchestrator_telemetry.state.outbox import FAILURE_KINDS
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orchestrator_telemetry.outbox import RetryPolicy
+from orchestrator_telemetry.state.outbox import RetryPolicy
 
 POLICY = RetryPolicy(initial=timedelta(minutes=1), maximum=timedelta(hours=1))
 

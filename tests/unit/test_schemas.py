@@ -11,7 +11,8 @@ import pytest
 from orchestrator_telemetry import events, schemas
 from orchestrator_telemetry.collect import payload
 from orchestrator_telemetry.collect.catalogue import layout
-from orchestrator_telemetry.schemas import PayloadInvalid, schema_for, validate
+from orchestrator_telemetry.errors import PayloadInvalid
+from orchestrator_telemetry.schemas import schema_for, validate
 
 SLOT = datetime(2026, 11, 25, tzinfo=UTC)
 VERSIONS = events.Versions("v1", "v1.29.4+k3s1")

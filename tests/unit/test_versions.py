@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import structlog
 
-from orchestrator_telemetry.versions import ServerVersion
+from orchestrator_telemetry.collect.versions import ServerVersion
 
 START = datetime(2024, 6, 1, 0, 0, tzinfo=UTC)
 

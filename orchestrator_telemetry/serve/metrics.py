@@ -11,9 +11,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
-from .events import EventName
-from .outbox import EXPIRED, FAILURE_KINDS, SENT
-from .tables import STATUSES
+from ..events import EventName
+from ..state.outbox import EXPIRED, FAILURE_KINDS, SENT
+from ..state.tables import STATUSES
 
 PREFIX = "orchestrator_telemetry"
 # Every label value a counter can take, so each series exists at 0 from the start: increase()

@@ -17,8 +17,8 @@ import structlog
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from .schedule import Clock
-from .sinks import TransientError
+from ..errors import KeyDiscoveryError
+from ..schedule import Clock
 
 log = structlog.get_logger(__name__)
 
@@ -68,10 +68,6 @@ class PosthogTarget:
     api_key: str
     host: str
     source: str
-
-
-class KeyDiscoveryError(TransientError):
-    """Devtron's key endpoint did not give a usable key; the events wait for the next try."""
 
 
 class KeyDiscovery:

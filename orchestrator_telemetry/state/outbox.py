@@ -26,16 +26,11 @@ from sqlalchemy import Connection, Engine, RowMapping, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import logs
-from .events import Event, EventName
-from .schedule import Clock
-from .sinks import (
-    AuthenticationError,
-    DeliveryError,
-    EventSink,
-    MisconfiguredError,
-    RejectedError,
-)
+from .. import logs
+from ..deliver.sinks import EventSink
+from ..errors import AuthenticationError, DeliveryError, MisconfiguredError, RejectedError
+from ..events import Event, EventName
+from ..schedule import Clock
 from .tables import outbox
 
 log = structlog.get_logger(__name__)

@@ -22,8 +22,8 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import ConfigMap
 from lightkube.types import PatchType
 
-from .cluster import SERVICE_ACCOUNT_DIR, TOKEN_PATH, running_in_cluster
-from .database import Unavailable
+from ..errors import KubernetesError
+from . import SERVICE_ACCOUNT_DIR, TOKEN_PATH, running_in_cluster
 
 __all__ = [
     "DEFAULT_CONFIGMAP",
@@ -32,7 +32,6 @@ __all__ = [
     "TOKEN_PATH",
     "UCID_KEY",
     "Kubernetes",
-    "KubernetesError",
     "running_in_cluster",
 ]
 
@@ -48,15 +47,6 @@ _ATTEMPTS = 3  # read-then-write rounds lost to other replicas before giving up
 _MAX_DETAIL = 300
 
 T = TypeVar("T")
-
-
-class KubernetesError(Unavailable):
-    """A Kubernetes API call failed; the message is one line naming the object and the cause."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        """Keep the HTTP status (None when no answer came) for callers that branch on it."""
-        super().__init__(message)
-        self.status = status
 
 
 class SharedTransport(httpx.HTTPTransport):

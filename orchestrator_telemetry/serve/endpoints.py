@@ -23,7 +23,7 @@ from wsgiref.types import StartResponse, WSGIEnvironment
 import structlog
 from prometheus_client import make_wsgi_app
 
-from .monitoring import Monitor
+from .metrics import Monitor
 
 log = structlog.get_logger(__name__)
 

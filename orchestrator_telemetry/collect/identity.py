@@ -10,7 +10,7 @@ import structlog
 from sqlalchemy import Engine, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from .tables import identity
+from ..state.tables import identity
 
 log = structlog.get_logger(__name__)
 

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from sqlalchemy import Engine, select, update
 
-from .events import Event
+from ..events import Event
 from .outbox import event_from_row
 from .tables import outbox
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import structlog
 
-from .events import EventName
-from .kube import INSTALL_EVENT_DONE, Kubernetes, KubernetesError
-from .outbox import DeliveryReport, Outbox
+from ..errors import KubernetesError
+from ..events import EventName
+from ..state.outbox import DeliveryReport, Outbox
+from .client import INSTALL_EVENT_DONE, Kubernetes
 
 log = structlog.get_logger(__name__)
 

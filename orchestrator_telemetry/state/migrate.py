@@ -14,7 +14,8 @@ from sqlalchemy import Connection, Engine, func, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql import quoted_name
 
-from .database import Unavailable, first_line
+from ..database import first_line
+from ..errors import DatabaseUnavailable, SchemaError
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
@@ -24,10 +25,6 @@ HEAD = "0002"
 
 # Any fixed 64-bit key: concurrent starts of many replicas queue on it instead of racing Alembic.
 _MIGRATION_LOCK = 0x6F74_6D69_6772_6174
-
-
-class SchemaError(Exception):
-    """The daemon's schema cannot be used or brought up to date."""
 
 
 def _alembic_config(schema: str) -> AlembicConfig:
@@ -84,7 +81,7 @@ def _connect(engine: Engine) -> Connection:
     try:
         return engine.connect()
     except OperationalError as exc:
-        raise Unavailable(f"state database: {first_line(exc)}") from None
+        raise DatabaseUnavailable(f"state database: {first_line(exc)}") from None
 
 
 def _run(engine: Engine, schema: str, step: Callable[[AlembicConfig], None]) -> None:

@@ -16,9 +16,10 @@ from uuid import UUID
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from . import schemas
-from .events import Event, EventName
-from .history import Entry
+from .. import schemas
+from ..errors import ExportInvalid, PayloadInvalid
+from ..events import Event, EventName
+from ..state.history import Entry
 
 FORMAT = "orchestrator-telemetry/export/v1"
 
@@ -40,10 +41,6 @@ _ENTRY = Draft202012Validator(
         "additionalProperties": False,
     }
 )
-
-
-class ExportInvalid(ValueError):
-    """The file is not a valid export; the message is one line naming what is wrong."""
 
 
 def document(entries: Iterable[Entry]) -> dict[str, Any]:
@@ -75,7 +72,7 @@ def parse(text: str) -> list[dict[str, Any]]:
         where = f"batch[{index}] ({_label(capture)})"
         try:
             _check(capture)
-        except schemas.PayloadInvalid as exc:
+        except PayloadInvalid as exc:
             raise ExportInvalid(f"{where}: {exc}") from None
         if capture["uuid"] in seen:
             raise ExportInvalid(f"{where}: uuid appears twice")
@@ -88,11 +85,11 @@ def _check(capture: Any) -> None:
     error = best_match(_ENTRY.iter_errors(capture))
     if error is not None:
         where = error.json_path.removeprefix("$.") if error.json_path != "$" else "the event"
-        raise schemas.PayloadInvalid(f"{where}: {error.message.splitlines()[0]}")
+        raise PayloadInvalid(f"{where}: {error.message.splitlines()[0]}")
     schemas.validate_any(capture)
     ucid = capture["properties"].get("ucid", capture["distinct_id"])
     if capture["distinct_id"] != ucid:
-        raise schemas.PayloadInvalid("distinct_id: differs from the ucid property")
+        raise PayloadInvalid("distinct_id: differs from the ucid property")
 
 
 def to_event(capture: Mapping[str, Any]) -> Event:

@@ -1,6 +1,7 @@
-"""Whether this process runs in a Kubernetes pod: a cheap check, kept apart from the client.
+"""The daemon's only door to the Kubernetes API, and the cheap check whether it runs in a pod.
 
-The client is an import the daemon makes only once this says yes.
+This module imports nothing heavy: `client` (the API client) and `install_event` (Devtron's
+ConfigMap kept in step) are imported only once `running_in_cluster` says yes.
 """
 
 from __future__ import annotations

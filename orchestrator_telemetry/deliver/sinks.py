@@ -1,12 +1,8 @@
 """Where events go: PostHog, the console (preview and demo), or memory (tests and embedding).
 
-A sink's `send` returns normally only when the event was accepted; otherwise it raises one of::
-
-    DeliveryError                 the event was not accepted
-    ├── TransientError            try again later (5xx, 429, timeout, connection refused)
-    │   ├── AuthenticationError   the API key was refused (401, 403); kept, and logged loudly
-    │   └── MisconfiguredError    the host answered as no PostHog would (404, 405, 407, ...); kept
-    └── RejectedError             this payload can never be accepted (400, 413, 422); set aside
+A sink's `send` returns normally only when the event was accepted; otherwise it raises a
+`DeliveryError` (see `errors`): transient ones keep the event for a retry, a rejection sets it
+aside.
 """
 
 from __future__ import annotations
@@ -22,27 +18,14 @@ import requests
 from posthog import Posthog
 from posthog.request import APIError
 
-from .events import Event
-
-
-class DeliveryError(Exception):
-    """The event was not accepted."""
-
-
-class TransientError(DeliveryError):
-    """A failure that may pass: try again later."""
-
-
-class AuthenticationError(TransientError):
-    """The API key was refused; the event is kept, since the key can be fixed."""
-
-
-class MisconfiguredError(TransientError):
-    """The endpoint answered as no PostHog capture API would: a wrong host or a proxy in the way."""
-
-
-class RejectedError(DeliveryError):
-    """PostHog said this payload can never be accepted."""
+from ..errors import (
+    AuthenticationError,
+    DeliveryError,
+    MisconfiguredError,
+    RejectedError,
+    TransientError,
+)
+from ..events import Event
 
 
 class EventSink(Protocol):

@@ -1,0 +1,1 @@
+"""The HTTP side: health, readiness, Prometheus metrics and the payload preview."""

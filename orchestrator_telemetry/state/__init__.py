@@ -1,0 +1,1 @@
+"""The daemon's own schema: its tables, migrations, the outbox and what it recorded."""
