@@ -70,7 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 _check(dict(indexed), generated)
             daemon = soak = None
             paths: list[footprint.PathFootprint] = []
+            imports: list[footprint.ImportCost] = []
             if not args.no_footprint:
+                imports = footprint.import_costs()
                 print("measuring the daemon as the image runs it, on both paths", flush=True)
                 paths = footprint.paths(server, DATABASE)
                 print(f"measuring the daemon: start, {args.idle_seconds:.0f} s idle", flush=True)
@@ -89,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 daemon=daemon,
                 soak=soak,
                 paths=paths,
+                imports=imports,
                 machine=report.describe_machine(
                     admin, f"{load} before the timed runs, {report.load_average()} at the end"
                 ),

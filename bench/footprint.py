@@ -164,6 +164,66 @@ def paths(server: CachedPostgres, database: str) -> list[PathFootprint]:
     return measured
 
 
+@dataclass(frozen=True)
+class ImportCost:
+    """What importing one part adds to a fresh interpreter's resident memory, as the image runs."""
+
+    part: str
+    added_kb: int
+    total_kb: int
+
+
+# What the daemon is built on, in the order a start first imports it: each row is imported on top
+# of the rows above it, so a row's share is what it adds to them.
+IMPORT_STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("SQLAlchemy with its PostgreSQL dialect", ("sqlalchemy.dialects.postgresql.psycopg2",)),
+    ("psycopg2 (libpq)", ("psycopg2",)),
+    ("pydantic (its model machinery)", ("pydantic", "pydantic.main", "pydantic.fields")),
+    ("structlog", ("structlog", "structlog.stdlib")),
+    ("PyYAML", ("yaml",)),
+    ("APScheduler 3", ("apscheduler.schedulers.background",)),
+    ("requests", ("requests",)),
+    ("posthog (and httpx, which it imports once installed)", ("posthog",)),
+    ("jsonschema", ("jsonschema",)),
+    ("prometheus-client", ("prometheus_client",)),
+    ("the daemon's own modules", ("orchestrator_telemetry.cli", "orchestrator_telemetry.daemon")),
+    ("lightkube (in a cluster only)", ("orchestrator_telemetry.kube.client",)),
+)
+
+_MEASURE_IMPORTS = """
+import importlib, json, sys
+def rss():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+found = [rss()]
+for modules in json.loads(sys.argv[1]):
+    for module in modules:
+        importlib.import_module(module)
+    found.append(rss())
+print(json.dumps(found))
+"""
+
+
+def import_costs() -> list[ImportCost]:
+    """Each part's share of resident memory, imported in order by a fresh image-like interpreter."""
+    _precompile()
+    steps = [modules for _, modules in IMPORT_STEPS]
+    answer = subprocess.run(
+        [sys.executable, "-c", _MEASURE_IMPORTS, json.dumps(steps)],
+        cwd=ROOT,
+        env={"PATH": os.environ.get("PATH", os.defpath), **IMAGE_ENV},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    found: list[int] = json.loads(answer.stdout)
+    parts = ["the interpreter", *(part for part, _ in IMPORT_STEPS)]
+    return [
+        ImportCost(part, total - (found[index - 1] if index else 0), total)
+        for index, (part, total) in enumerate(zip(parts, found, strict=True))
+    ]
+
+
 def _precompile() -> None:
     """Compile every module ahead, as the image's build does."""
     # The installed libraries as the image has them; this checkout's own modules in the default
