@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 import time
@@ -134,7 +135,12 @@ def daemon(server: CachedPostgres, database: str, idle_seconds: float) -> Daemon
 # The memory each path may take at a usual start (the issue's targets), in MiB.
 TARGETS = {"in a cluster": 72, "outside a cluster": 64}
 # As the image runs it (Dockerfile): bytecode compiled ahead, never written; two malloc arenas.
-IMAGE_ENV = {"PYTHONDONTWRITEBYTECODE": "1", "MALLOC_ARENA_MAX": "2", "PYTHONUNBUFFERED": "1"}
+IMAGE_ENV = {
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "MALLOC_ARENA_MAX": "2",
+    "PYTHONUNBUFFERED": "1",
+    "PYTHONOPTIMIZE": "2",
+}
 PROBES = 60  # requests while idle: probes, scrapes and a preview, as a pod gets them
 
 
@@ -225,12 +231,15 @@ def import_costs() -> list[ImportCost]:
 
 
 def _precompile() -> None:
-    """Compile every module ahead, as the image's build does."""
-    # The installed libraries as the image has them; this checkout's own modules in the default
-    # mode, whose .pyc files the interpreter still checks against later edits.
-    for where, mode in (
-        (Path(sys.prefix), "unchecked-hash"),
-        (ROOT / "orchestrator_telemetry", "timestamp"),
+    """Compile every module ahead, at the image's optimisation level, as the image's build does."""
+    # The standard library and the installed libraries as the image has them; this checkout's
+    # own modules in the default mode, whose .pyc files the interpreter still checks against
+    # later edits. Where a folder cannot be written, its modules compile in memory at each start.
+    stdlib = Path(sysconfig.get_path("stdlib"))
+    for where, mode, skip in (
+        (stdlib, "unchecked-hash", ["-x", "/site-packages/"]),
+        (Path(sys.prefix), "unchecked-hash", []),
+        (ROOT / "orchestrator_telemetry", "timestamp", []),
     ):
         subprocess.run(
             [
@@ -240,6 +249,9 @@ def _precompile() -> None:
                 "-q",
                 "-j",
                 "0",
+                "-o",
+                IMAGE_ENV["PYTHONOPTIMIZE"],
+                *skip,
                 "--invalidation-mode",
                 mode,
                 str(where),

@@ -24,6 +24,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from pydantic import BaseModel
 
+from bench.footprint import IMAGE_ENV
 from orchestrator_telemetry import cli
 from orchestrator_telemetry.config import (
     AIR_GAP_VARIABLE,
@@ -432,6 +433,26 @@ def test_bytecode_is_compiled_at_build_time_and_never_written_at_run_time() -> N
     )
     # The base image's standard library comes without bytecode: the runtime stage compiles it.
     assert any("compileall" in step.arguments for step in final().all("RUN"))
+
+
+def test_the_image_runs_optimised_on_bytecode_compiled_at_that_level() -> None:
+    level = final().env()["PYTHONOPTIMIZE"]
+    steps = [
+        step.arguments
+        for stage in (stage_named("build"), final())
+        for step in stage.all("RUN")
+        if "compileall" in step.arguments
+    ]
+
+    assert level == "2"
+    assert steps
+    assert all(f"-o {level}" in arguments for arguments in steps)
+
+
+def test_the_benchmark_measures_the_daemon_in_the_images_environment() -> None:
+    image = final().env()
+
+    assert {name: image[name] for name in IMAGE_ENV} == IMAGE_ENV
 
 
 def test_every_copied_path_exists_and_is_in_the_build_context() -> None:
