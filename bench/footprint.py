@@ -84,17 +84,22 @@ class SoakFootprint:
 
 
 def daemon(server: CachedPostgres, database: str, idle_seconds: float) -> DaemonFootprint:
-    """Start `orchestrator-telemetry run` on `database`, measure it idle, stop it."""
+    """Start `orchestrator-telemetry run` on `database` as the image runs it, measure it idle."""
+    _precompile()
     with _fresh_database(server, "ot_bench_state") as state_url:
-        environ = os.environ | {
-            "OT_DATABASE_URL": server.url(database),
-            "OT_STATE_URL": state_url,
-            "OT_DATABASE_APPLICATION_NAME": DAEMON_NAME,
-            "OT_DELIVERY_SINK": "console",
-            "OT_KUBERNETES_ENABLED": "false",
-            "OT_HTTP_PORT": "0",  # any free port: the endpoints are part of the footprint
-            "OT_LOG_FORMAT": "json",
-        }
+        environ = (
+            os.environ
+            | IMAGE_ENV
+            | {
+                "OT_DATABASE_URL": server.url(database),
+                "OT_STATE_URL": state_url,
+                "OT_DATABASE_APPLICATION_NAME": DAEMON_NAME,
+                "OT_DELIVERY_SINK": "console",
+                "OT_KUBERNETES_ENABLED": "false",
+                "OT_HTTP_PORT": "0",  # any free port: the endpoints are part of the footprint
+                "OT_LOG_FORMAT": "json",
+            }
+        )
         process = subprocess.Popen(
             [sys.executable, "-m", "orchestrator_telemetry", "run"],
             cwd=ROOT,
@@ -369,11 +374,12 @@ def _process_cpu_seconds(pid: int) -> float:
 
 
 def soak(server: CachedPostgres, database: str, days: int) -> SoakFootprint:
-    """Run `bench.soak` for `days` simulated days on `database`; return its report."""
+    """Run `bench.soak` for `days` simulated days on `database`, as the image runs the daemon."""
     with _fresh_database(server, "ot_bench_soak") as state_url:
         finished = subprocess.run(
             [sys.executable, "-m", "bench.soak", server.url(database), state_url, str(days)],
             cwd=ROOT,
+            env=os.environ | IMAGE_ENV,
             capture_output=True,
             text=True,
             check=False,
