@@ -25,7 +25,7 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).parents[2]
 OPTIMISED = {"PYTHONOPTIMIZE": "2", "PYTHONDONTWRITEBYTECODE": "1", "MALLOC_ARENA_MAX": "2"}
 SCHEDULES = settled_schedules()
-TOKEN = "image-like-serviceaccount-token"  # noqa: S105 - the local API server's own
+TOKEN = "image-like-serviceaccount-token"  # the local API server's own, not a secret
 
 
 @pytest.fixture
