@@ -197,7 +197,8 @@ IMPORT_STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("posthog (and httpx, which it imports once installed)", ("posthog",)),
     ("jsonschema", ("jsonschema",)),
     ("prometheus-client", ("prometheus_client",)),
-    ("the daemon's own modules", ("orchestrator_telemetry.cli", "orchestrator_telemetry.daemon")),
+    ("the daemon's settings (pydantic builds their models)", ("orchestrator_telemetry.config",)),
+    ("the daemon's other modules", ("orchestrator_telemetry.cli", "orchestrator_telemetry.daemon")),
     ("lightkube (in a cluster only)", ("orchestrator_telemetry.kube.client",)),
 )
 

@@ -1,7 +1,8 @@
 """The command line: parse arguments, load configuration, run one command, map exit codes.
 
-Exit codes: 0 success; 1 something was not delivered (or a run failed); 2 bad configuration or
-usage; 3 a database or the Kubernetes API could not be reached, or the schema cannot be used.
+Exit codes: 0 success; 1 something was not delivered (or a run failed); 2 bad configuration,
+usage or export file; 3 a database, the Kubernetes API, the schema or the demo's PostgreSQL
+cannot be used. `errors.py` maps each error the daemon raises on purpose to one of them.
 """
 
 from __future__ import annotations

@@ -2,10 +2,9 @@
 
 The tree, with the exit code a command ends with when one escapes it::
 
-    TelemetryError                      the base: `exit_code(error)` says how a command ends
+    TelemetryError                   1  the base: `exit_code(error)` says how a command ends
     ├── ConfigError                  2  the configuration is unusable; one line per problem
-    ├── InputInvalid                 2  a file given on the command line cannot be used
-    │   └── ExportInvalid               an export file, refused whole before anything is sent
+    ├── ExportInvalid                2  an export file, refused whole before anything is sent
     ├── Unavailable                  3  a dependency cannot be used now; says which and why
     │   ├── DatabaseUnavailable         the orchestrator's database or the state database
     │   │   └── TransientCollectError   a metric failed for a cause that may pass (a lock wait)
@@ -20,7 +19,8 @@ The tree, with the exit code a command ends with when one escapes it::
     │   └── RejectedError               this payload can never be accepted (400, 413, 422)
     └── PayloadInvalid               1  an event its JSON Schema refuses: never recorded nor sent
 
-Every message is one line that names what is wrong and holds no secret.
+Every message names what is wrong in one line (a ConfigError one line per problem) and holds no
+secret.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class ExitCode(IntEnum):
     OK = 0
     NOT_DELIVERED = 1  # something was not delivered, or a run failed
     BAD_CONFIG = 2  # bad configuration, usage or input file
-    UNAVAILABLE = 3  # a database or the Kubernetes API could not be reached, or the schema
+    UNAVAILABLE = 3  # a database, the Kubernetes API or the schema cannot be used now
 
 
 class TelemetryError(Exception):
@@ -49,11 +49,7 @@ class ConfigError(TelemetryError):
         self.problems = problems
 
 
-class InputInvalid(TelemetryError):
-    """A file given on the command line cannot be used; the message names what is wrong."""
-
-
-class ExportInvalid(InputInvalid):
+class ExportInvalid(TelemetryError):
     """The file is not a valid export; the message is one line naming what is wrong."""
 
 
@@ -120,8 +116,9 @@ class PayloadInvalid(TelemetryError):
 
 
 _EXIT_CODES: dict[type[TelemetryError], ExitCode] = {
+    TelemetryError: ExitCode.NOT_DELIVERED,
     ConfigError: ExitCode.BAD_CONFIG,
-    InputInvalid: ExitCode.BAD_CONFIG,
+    ExportInvalid: ExitCode.BAD_CONFIG,
     Unavailable: ExitCode.UNAVAILABLE,
     DeliveryError: ExitCode.NOT_DELIVERED,
     PayloadInvalid: ExitCode.NOT_DELIVERED,
@@ -129,8 +126,5 @@ _EXIT_CODES: dict[type[TelemetryError], ExitCode] = {
 
 
 def exit_code(error: TelemetryError) -> ExitCode:
-    """The exit code a command ends with when `error` escapes it."""
-    for kind in type(error).__mro__:
-        if kind in _EXIT_CODES:
-            return _EXIT_CODES[kind]
-    return ExitCode.NOT_DELIVERED
+    """The exit code a command ends with when `error` escapes it: its nearest mapped class's."""
+    return next(_EXIT_CODES[kind] for kind in type(error).__mro__ if kind in _EXIT_CODES)

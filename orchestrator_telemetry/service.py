@@ -128,7 +128,7 @@ class Telemetry:
     def record_summary(self, slot: datetime) -> Event | None:
         """Record the Summary of `slot` unless it is already recorded; return it if recorded.
 
-        Raises collect.TransientCollectError while a count fails for a passing cause and the slot
+        Raises TransientCollectError while a count fails for a passing cause and the slot
         is younger than the collect deadline.
         """
         # The counts are read only by the replica that records: the others skip the query.

@@ -15,7 +15,7 @@ from orchestrator_telemetry.config import DatabaseSettings, StateSettings
 from orchestrator_telemetry.database import state_engine
 from orchestrator_telemetry.sandbox.devtron import create_schema
 from orchestrator_telemetry.state import migrate
-from tests.support.database import DatabaseUnavailable, PgServer, open_server
+from tests.support.database import NoTestServer, PgServer, open_server
 
 DEVTRON_TEMPLATE = "devtron_template"
 
@@ -34,7 +34,7 @@ def pg_server() -> Iterator[PgServer]:
     with ExitStack() as stack:
         try:
             server = stack.enter_context(open_server())
-        except DatabaseUnavailable as exc:
+        except NoTestServer as exc:
             _unavailable(str(exc))
         yield server
 

@@ -1,8 +1,7 @@
-"""What the orchestrator holds: the catalogue of metrics, its statements and the payloads."""
+"""What the installation holds: metrics and their statements, payloads, identity, versions."""
 
-from ..errors import TransientCollectError
 from .catalogue import CATALOGUE, FAILED, Layout, Metric
 from .statements import collect
 from .window import Window
 
-__all__ = ["CATALOGUE", "FAILED", "Layout", "Metric", "TransientCollectError", "Window", "collect"]
+__all__ = ["CATALOGUE", "FAILED", "Layout", "Metric", "Window", "collect"]

@@ -73,7 +73,7 @@ class PosthogTarget:
 class KeyDiscovery:
     """Asks Devtron's key endpoint for the PostHog key and host.
 
-    It asks anew at every call: the caller keeps the answer (sinks.LazySink) and calls again when
+    It asks anew at every call: the caller keeps the answer (LazySink) and calls again when
     PostHog refuses the key, which may have been rotated.
     """
 

@@ -1,7 +1,8 @@
 """The daemon's only door to the Kubernetes API, and the cheap check whether it runs in a pod.
 
 This module imports nothing heavy: `client` (the API client) and `install_event` (Devtron's
-ConfigMap kept in step) are imported only once `running_in_cluster` says yes.
+ConfigMap kept in step) are imported only when Kubernetes is in use (in a pod, or
+`kubernetes.enabled: true`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The daemon's only door to the Kubernetes API: the installation's ConfigMap and `/version`."""
+"""The Kubernetes API client (lightkube): the installation's ConfigMap and `/version`."""
 
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from bench.footprint import IMAGE_ENV
 from tests.support.capture import CaptureServer
 from tests.support.cli import API_KEY, cli_env, plain_url, run_cli
 from tests.support.kube import FakeKubernetesApi
@@ -23,7 +24,6 @@ from tests.support.slots import settled_schedules
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).parents[2]
-OPTIMISED = {"PYTHONOPTIMIZE": "2", "PYTHONDONTWRITEBYTECODE": "1", "MALLOC_ARENA_MAX": "2"}
 SCHEDULES = settled_schedules()
 TOKEN = "image-like-serviceaccount-token"  # the local API server's own, not a secret
 
@@ -41,7 +41,7 @@ def optimised_env(database_url: str, server: CaptureServer, **variables: str) ->
         OT_DATABASE_URL=plain_url(database_url),
         OT_POSTHOG_HOST=server.url,
         OT_POSTHOG_API_KEY=API_KEY,
-        **OPTIMISED,
+        **IMAGE_ENV,
         **SCHEDULES.env(),
         **variables,
     )
@@ -55,7 +55,7 @@ def named(server: CaptureServer, name: str) -> list[dict[str, Any]]:
 def test_the_optimised_interpreter_really_strips_docstrings() -> None:
     shown = subprocess.run(
         [sys.executable, "-c", "import orchestrator_telemetry.errors as e; print(e.__doc__)"],
-        env=cli_env(**OPTIMISED),
+        env=cli_env(**IMAGE_ENV),
         capture_output=True,
         text=True,
         check=True,

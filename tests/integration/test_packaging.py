@@ -15,6 +15,7 @@ from orchestrator_telemetry import schemas
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).parents[2]
+PACKAGE = "orchestrator_telemetry"
 
 
 @pytest.fixture(scope="module")
@@ -78,10 +79,15 @@ def test_the_wheel_ships_no_tests_or_benchmarks(wheel: zipfile.ZipFile) -> None:
     assert not {"tests", "bench", "migrations"} & tops
 
 
-def test_the_wheel_carries_every_module_of_every_sub_package(wheel: zipfile.ZipFile) -> None:
-    names = set(wheel.namelist())
-    package = ROOT / "orchestrator_telemetry"
+def test_the_wheel_carries_exactly_the_packages_modules_and_its_migrations(
+    wheel: zipfile.ZipFile,
+) -> None:
+    shipped = {name for name in wheel.namelist() if name.endswith(".py")}
+    package = {path.relative_to(ROOT).as_posix() for path in (ROOT / PACKAGE).rglob("*.py")}
+    migrations = {
+        f"{PACKAGE}/migrations/{path.relative_to(ROOT / 'migrations').as_posix()}"
+        for path in (ROOT / "migrations").rglob("*.py")
+    }
 
-    modules = {path.relative_to(ROOT).as_posix() for path in package.rglob("*.py")}
-
-    assert modules - names == set()
+    # A module left behind by an earlier layout (a stale build/ folder) would ship as well.
+    assert shipped == package | migrations

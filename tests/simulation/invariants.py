@@ -61,7 +61,7 @@ def _resent_only_after_a_kill(
     same (a client timeout on an answer PostHog did give, late): both leave the event pending,
     and it is re-sent under the same uuid.
     """
-    unanswered = _unanswered(findings)
+    unanswered = findings.unanswered
     copies = Counter(str(event["uuid"]) for event in accepted)
     return [
         f"uuid {uuid} arrived {count} times after {unanswered[uuid]} sends whose answer was lost"
@@ -84,11 +84,6 @@ def _trail(uuid: str, findings: Findings, requests: Sequence[CapturedRequest]) -
         if any(str(event["uuid"]) == uuid for event in request.batch)
     ]
     return f"; logged: {', '.join(logged)}; PostHog answered: {', '.join(answered)}"
-
-
-def _unanswered(findings: Findings) -> Counter[str]:
-    """Sends whose acceptance the daemon never saw, by uuid: PostHog may have the event."""
-    return findings.resent_allowed
 
 
 def _the_quiet_end_was_reached(findings: Findings) -> list[str]:
@@ -198,7 +193,7 @@ def _counters_agree(
         found.append(f"rejected counters say {rejected:g}, the outbox {status['dead']} dead")
     never_arrived = sent_rows - arrived
     # A send whose answer was lost may have arrived, and then expired or been refused on retry.
-    unmarked = arrived - sent_rows - set(_unanswered(findings))
+    unmarked = arrived - sent_rows - set(findings.unanswered)
     if never_arrived or unmarked:
         found.append(
             f"outbox and PostHog disagree: {len(never_arrived)} sent never arrived,"

@@ -88,7 +88,7 @@ def test_a_uuid_arriving_twice_is_caught_unless_a_send_of_it_went_unanswered() -
 
     assert any("arrived 2 times" in line for line in judge(clean(), [row("u1")], twice))
     killed = clean()
-    killed.resent_allowed["u1"] = 1
+    killed.unanswered["u1"] = 1
     assert judge(killed, [row("u1")], twice) == []
 
 

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog.testing
+from posthog.request import APIError
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.pool import NullPool
 
@@ -56,8 +57,8 @@ class Armed:
 class KillableSink:
     """The real PostHog sink, with a kill that can strike just before or just after a send.
 
-    It counts, by uuid, the sends whose acceptance the daemon never saw: only those may be
-    re-sent under the same uuid and so arrive twice.
+    It counts, by uuid, the sends whose answer the daemon never saw: only those may have reached
+    PostHog without being marked sent, so only their events may arrive twice.
     """
 
     name = "posthog"
@@ -73,10 +74,12 @@ class KillableSink:
             raise Killed
         try:
             self._sink.send(event)
-        except DeliveryError:
-            # The request may still have reached PostHog: a client timeout on a busy machine
-            # (or a lost connection) leaves the event pending though it arrived.
-            self._unanswered[str(event.uuid)] += 1
+        except DeliveryError as exc:
+            # An HTTP status other than 200 proves PostHog did not take the event. Without one
+            # (a client timeout on a busy machine, a connection lost while reading the answer)
+            # the request may still have been taken.
+            if not isinstance(exc.__context__, APIError):
+                self._unanswered[str(event.uuid)] += 1
             raise
         if self._armed.step == "after-send":
             # PostHog has it; the outbox will never know.
@@ -119,7 +122,7 @@ class Findings:
     completed: list[tuple[str, datetime, bool]] = field(default_factory=list)  # ucid, t, owed
     logs: list[MutableMapping[str, Any]] = field(default_factory=list)
     monitors: list[Monitor] = field(default_factory=list)
-    resent_allowed: Counter[str] = field(default_factory=Counter)  # uuid -> sends unanswered
+    unanswered: Counter[str] = field(default_factory=Counter)  # uuid -> sends PostHog may hold
     died: list[str] = field(default_factory=list)  # exceptions that escaped a job
     faults: Counter[str] = field(default_factory=Counter)
     longest_wait: timedelta = timedelta(0)
@@ -283,7 +286,7 @@ class World:
             application(
                 config,
                 clock,
-                sink=KillableSink(sink, armed, self.findings.resent_allowed),
+                sink=KillableSink(sink, armed, self.findings.unanswered),
                 server_version=server_version,
             )
         )

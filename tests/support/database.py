@@ -30,7 +30,7 @@ from orchestrator_telemetry.sandbox.postgres import LocalPostgres
 DOCKER_PING_TIMEOUT_SECONDS = 3
 
 
-class DatabaseUnavailable(Exception):
+class NoTestServer(Exception):
     """No source could provide a PostgreSQL server; the message says why for each."""
 
 
@@ -86,7 +86,7 @@ class PgServer:
 
 @contextmanager
 def open_server() -> Iterator[PgServer]:
-    """Yield a server from the first source that works; raise `DatabaseUnavailable` if none."""
+    """Yield a server from the first source that works; raise `NoTestServer` if none."""
     with ExitStack() as stack:
         explicit = os.environ.get("TEST_DATABASE_URL")
         if explicit:
@@ -95,7 +95,7 @@ def open_server() -> Iterator[PgServer]:
                 server.ping()
             except SQLAlchemyError as exc:
                 first_line = str(exc).splitlines()[0]  # drop SQLAlchemy's SQL and help link
-                raise DatabaseUnavailable(f"TEST_DATABASE_URL: {first_line}") from exc
+                raise NoTestServer(f"TEST_DATABASE_URL: {first_line}") from exc
         else:
             server = PgServer(_start_server(stack), drop_on_close=False)
         stack.callback(server.close)  # runs before the server itself is stopped
@@ -127,7 +127,7 @@ def _start_server(stack: ExitStack) -> str:
         return stack.enter_context(LocalPostgres()).url
     except SandboxError as exc:
         reasons.append(f"local server: {exc}")
-    raise DatabaseUnavailable("; ".join(reasons))
+    raise NoTestServer("; ".join(reasons))
 
 
 def _docker_answers() -> bool:
