@@ -10,7 +10,6 @@ import json
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -61,11 +60,6 @@ def env_for(database_url: str, server: CaptureServer, **variables: str) -> dict[
     )
 
 
-def named(server: CaptureServer, name: str) -> list[dict[str, Any]]:
-    """The events PostHog accepted with this name."""
-    return [event for event in server.events if event["event"] == name]
-
-
 def schema_exists(engine: Engine, schema: str) -> bool:
     with engine.connect() as connection:
         found = connection.scalar(
@@ -109,8 +103,8 @@ def test_once_delivers_the_latest_summary_and_heartbeat_exactly_once(
     first = run_cli("once", "--event", "all", env=env)
 
     assert first.returncode == 0, first.describe()
-    [summary] = named(server, "Summary")
-    [heartbeat] = named(server, "Heartbeat")
+    [summary] = server.events_named("Summary")
+    [heartbeat] = server.events_named("Heartbeat")
     assert summary["properties"]["summary"] == expected_summary
     assert datetime.fromisoformat(summary["timestamp"]) == summary_slot
     assert summary["distinct_id"] == heartbeat["distinct_id"]
@@ -144,10 +138,10 @@ def test_once_exits_1_while_posthog_fails_and_a_later_once_sends_the_same_event(
     recovered = run_cli("once", env=env)
 
     assert recovered.returncode == 0, recovered.describe()
-    [summary] = named(server, "Summary")
+    [summary] = server.events_named("Summary")
     assert summary["uuid"] == failed_summary["uuid"]
     assert summary["properties"]["summary"] == expected_summary
-    assert len(named(server, "Heartbeat")) == 1
+    assert len(server.events_named("Heartbeat")) == 1
 
 
 def test_once_does_not_exit_0_while_the_latest_summary_is_undelivered(
@@ -297,8 +291,8 @@ def test_once_runs_from_the_documented_yaml_file_alone(
     result = run_cli("once", "--config", str(config), env=cli_env())
 
     assert result.returncode == 0, result.describe()
-    [summary] = named(server, "Summary")
-    [heartbeat] = named(server, "Heartbeat")
+    [summary] = server.events_named("Summary")
+    [heartbeat] = server.events_named("Heartbeat")
     for event in (summary, heartbeat):
         properties = event["properties"]
         assert event["distinct_id"] == ucid

@@ -67,11 +67,6 @@ def env(orchestrator_db_url: str, server: CaptureServer) -> dict[str, str]:
     )
 
 
-def named(server: CaptureServer, name: str) -> list[dict[str, Any]]:
-    """The events PostHog accepted with this name."""
-    return [event for event in server.events if event["event"] == name]
-
-
 def eventually(condition: Callable[[], bool], timeout: float) -> bool:
     """Poll `condition` until it holds or `timeout` passes; return whether it held."""
     deadline = time.monotonic() + timeout
@@ -122,11 +117,11 @@ def test_run_delivers_at_start_and_stops_cleanly_on_a_signal(
         blocker.rollback()
 
         delivered = eventually(
-            lambda: bool(named(server, "Summary")) and bool(named(server, "Heartbeat")),
+            lambda: bool(server.events_named("Summary")) and bool(server.events_named("Heartbeat")),
             STARTUP_TIMEOUT,
         )
         assert delivered, daemon.describe()
-        [summary] = named(server, "Summary")
+        [summary] = server.events_named("Summary")
         assert summary["properties"]["summary"] == sample.summary
         assert datetime.fromisoformat(summary["timestamp"]) == sample.slot
 
@@ -150,8 +145,8 @@ def test_a_restart_in_the_same_period_sends_nothing_twice(
         assert started["outcome"] == "ok", first.describe()
         assert started["sent"] == 2, first.describe()
         assert first.stop() == 0, first.describe()
-    assert len(named(server, "Summary")) == 1
-    assert len(named(server, "Heartbeat")) == 1
+    assert len(server.events_named("Summary")) == 1
+    assert len(server.events_named("Heartbeat")) == 1
 
     with CliProcess("run", env=env) as second:
         restarted = second.wait_for_log(is_startup_run, STARTUP_TIMEOUT)
@@ -160,8 +155,8 @@ def test_a_restart_in_the_same_period_sends_nothing_twice(
         assert restarted["sent"] == 0, second.describe()
         assert second.stop() == 0, second.describe()
 
-    assert len(named(server, "Summary")) == 1
-    assert len(named(server, "Heartbeat")) == 1
+    assert len(server.events_named("Summary")) == 1
+    assert len(server.events_named("Heartbeat")) == 1
     assert len(server.requests) == 2
 
 
@@ -199,7 +194,7 @@ def test_a_signal_during_a_stuck_run_still_stops_within_the_grace_period(
     accepted = server.events
     assert [event["uuid"] for event in accepted].count(abandoned["uuid"]) == 1
     assert sorted(event["event"] for event in accepted) == ["Heartbeat", "Summary"]
-    [summary] = named(server, "Summary")
+    [summary] = server.events_named("Summary")
     assert summary["properties"]["summary"] == sample.summary
     assert outbox_statuses(orchestrator_engine) == {"Summary": "sent", "Heartbeat": "sent"}
 
@@ -231,9 +226,9 @@ def test_a_signal_during_a_stuck_count_still_stops_within_the_grace_period(
         started = restarted.wait_for_log(is_startup_run, STARTUP_TIMEOUT)
         assert started["outcome"] == "ok", restarted.describe()
         assert restarted.stop() == 0, restarted.describe()
-    [summary] = named(server, "Summary")
+    [summary] = server.events_named("Summary")
     assert summary["properties"]["summary"] == sample.summary
-    assert len(named(server, "Heartbeat")) == 1
+    assert len(server.events_named("Heartbeat")) == 1
 
 
 def outbox_statuses(engine: Engine) -> dict[str, str]:

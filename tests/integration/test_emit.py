@@ -129,7 +129,7 @@ def test_an_event_posthog_refused_is_kept_and_delivered_by_the_next_run_as_the_s
     later = run_cli("once", "--event", "heartbeat", env=env)
 
     assert later.returncode == 0, later.describe()
-    [delivered] = [event for event in capture.events if event["event"] == "InstallationSuccess"]
+    [delivered] = capture.events_named("InstallationSuccess")
     assert delivered["uuid"] == kept_uuid
     assert delivered["timestamp"] == refused.batch[0]["timestamp"]
     assert own_properties(delivered) == own_properties(refused.batch[0])

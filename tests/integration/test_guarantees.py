@@ -76,10 +76,6 @@ def outbox_rows(engine: Engine) -> list[tuple[str, datetime, str]]:
         return [(row.event, row.period, row.status) for row in rows]
 
 
-def accepted(capture: CaptureServer, name: str) -> list[dict[str, object]]:
-    return [event for event in capture.events if event["event"] == name]
-
-
 def test_an_outage_of_503s_then_timeouts_loses_nothing_and_sends_each_event_once(
     orchestrator_db_url: str,
     orchestrator_engine: Engine,
@@ -98,8 +94,8 @@ def test_an_outage_of_503s_then_timeouts_loses_nothing_and_sends_each_event_once
     uuids = Counter(str(event["uuid"]) for event in capture.events)
     assert len(uuids) == 2
     assert set(uuids.values()) == {1}
-    [summary] = accepted(capture, "Summary")
-    assert summary["properties"]["summary"] == expected  # type: ignore[index]
+    [summary] = capture.events_named("Summary")
+    assert summary["properties"]["summary"] == expected
     assert [status for *_, status in outbox_rows(orchestrator_engine)] == ["sent", "sent"]
 
 
@@ -236,7 +232,7 @@ def test_a_summary_slot_missed_while_down_is_recorded_at_the_next_start(
         first.telemetry.prepare()
         recorded_first = first.telemetry.catch_up()
         first.telemetry.deliver()
-    delivered_by_the_first = len(accepted(capture, "Summary"))
+    delivered_by_the_first = len(capture.events_named("Summary"))
     now = day_one + timedelta(days=3, hours=5)  # down while three Summary slots passed
     with application(config, lambda: now) as second:
         second.telemetry.prepare()
@@ -247,9 +243,9 @@ def test_a_summary_slot_missed_while_down_is_recorded_at_the_next_start(
     assert [event.period for event in recorded_first if event.name == summary] == slots[:1]
     assert [event.period for event in recorded_second if event.name == summary] == slots[1:]
     assert delivered_by_the_first == 1
-    summaries = accepted(capture, "Summary")
+    summaries = capture.events_named("Summary")
     assert [datetime.fromisoformat(str(event["timestamp"])) for event in summaries] == slots
-    assert [event["properties"]["summary"] for event in summaries] == [  # type: ignore[index]
+    assert [event["properties"]["summary"] for event in summaries] == [
         {**stock, "cdCountPerDay": 0, "ciCountPerDay": day + 1} for day in range(len(slots))
     ]
     assert len({event["uuid"] for event in summaries}) == len(slots)
@@ -267,8 +263,8 @@ def test_a_missing_orchestrator_table_costs_one_count_not_the_summary(
     result = run_cli("once", "--event", "summary", env=env_for(orchestrator_db_url, capture))
 
     assert result.returncode == 0, result.describe()
-    [summary] = accepted(capture, "Summary")
-    assert summary["properties"]["summary"] == {**expected, "ciCountPerDay": -1}  # type: ignore[index]
+    [summary] = capture.events_named("Summary")
+    assert summary["properties"]["summary"] == {**expected, "ciCountPerDay": -1}
     [failure] = [line for line in result.logs if line["msg"] == "metric failed; reported as -1"]
     assert failure["metric"] == "ciCountPerDay"
 
@@ -297,8 +293,8 @@ def test_a_least_privileged_role_is_enough(
     try:
         result = run_cli("once", env=env_for(reader.render_as_string(hide_password=False), capture))
         assert result.returncode == 0, result.describe()
-        [summary] = accepted(capture, "Summary")
-        assert summary["properties"]["summary"] == expected  # type: ignore[index]
+        [summary] = capture.events_named("Summary")
+        assert summary["properties"]["summary"] == expected
         assert "reader-pw" not in result.output
     finally:
         with orchestrator_engine.begin() as admin:
@@ -401,8 +397,8 @@ def test_the_state_can_live_in_a_database_of_its_own(
     result = run_cli("once", env=env)
 
     assert result.returncode == 0, result.describe()
-    [summary] = accepted(capture, "Summary")
-    assert summary["properties"]["summary"] == expected  # type: ignore[index]
+    [summary] = capture.events_named("Summary")
+    assert summary["properties"]["summary"] == expected
     state = create_engine(state_url, poolclass=NullPool)
     try:
         assert len(outbox_rows(state)) == 2

@@ -11,7 +11,6 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -47,11 +46,6 @@ def optimised_env(database_url: str, server: CaptureServer, **variables: str) ->
     )
 
 
-def named(server: CaptureServer, name: str) -> list[dict[str, Any]]:
-    """The events PostHog accepted with this name."""
-    return [event for event in server.events if event["event"] == name]
-
-
 def test_the_optimised_interpreter_really_strips_docstrings() -> None:
     shown = subprocess.run(
         [sys.executable, "-c", "import orchestrator_telemetry.errors as e; print(e.__doc__)"],
@@ -73,8 +67,8 @@ def test_optimised_the_daemon_migrates_a_fresh_schema_and_delivers_both_events(
     result = run_cli("once", "--event", "all", env=env)
 
     assert result.returncode == 0, result.describe()
-    [summary] = named(server, "Summary")
-    [heartbeat] = named(server, "Heartbeat")
+    [summary] = server.events_named("Summary")
+    [heartbeat] = server.events_named("Heartbeat")
     assert summary["distinct_id"] == heartbeat["distinct_id"]
     checked = run_cli("check-config", env=env)
     assert checked.returncode == 0, checked.describe()
@@ -110,6 +104,6 @@ def test_optimised_in_a_cluster_the_daemon_reads_its_configmap_and_the_server_ve
         )
 
     assert launched.returncode == 0, launched.stdout + launched.stderr
-    [summary] = named(server, "Summary")
+    [summary] = server.events_named("Summary")
     assert summary["distinct_id"] == "optimisedclusterid"
     assert summary["properties"]["serverVersion"] == api.version["gitVersion"]

@@ -46,10 +46,6 @@ def env_for(
     return cli_env(**variables)
 
 
-def summaries(capture: CaptureServer) -> list[dict[str, object]]:
-    return [event for event in capture.events if event["event"] == "Summary"]
-
-
 def statuses(state: Engine) -> Counter[tuple[str, str, str]]:
     with state.connect() as connection:
         rows = connection.execute(
@@ -72,7 +68,7 @@ def test_forty_five_refused_runs_then_one_accepted_deliver_the_summary_exactly_o
     assert {result.returncode for result in refused} == {1}, refused[-1].describe()
     assert all("Traceback" not in result.output for result in refused)
     assert accepted.returncode == 0, accepted.describe()
-    assert len(summaries(capture)) == 1
+    assert len(capture.events_named("Summary")) == 1
     assert len(capture.requests) == 46
 
 
@@ -91,7 +87,7 @@ def test_a_mistyped_host_answering_404_keeps_the_summary_for_the_fixed_host(
     assert (failure["level"], failure["kind"]) == ("error", "configuration")
     assert "posthog.host" in str(failure["reason"])
     assert fixed.returncode == 0, fixed.describe()
-    assert len(summaries(capture)) == 1
+    assert len(capture.events_named("Summary")) == 1
     assert statuses(orchestrator_engine)[("Summary", FIRST, "sent")] == 1
 
 
@@ -119,7 +115,7 @@ def test_two_installations_sharing_a_state_database_each_deliver_their_summary(
     results = [run_cli("once", env=first), run_cli("once", env=second)]
 
     assert [result.returncode for result in results] == [0, 0], results[1].describe()
-    assert Counter(str(event["distinct_id"]) for event in summaries(capture)) == {
+    assert Counter(str(event["distinct_id"]) for event in capture.events_named("Summary")) == {
         FIRST: 1,
         SECOND: 1,
     }
@@ -157,11 +153,11 @@ def test_five_concurrent_runs_of_each_of_two_installations_send_one_summary_each
 
     assert all(result.returncode in (0, 1) for result in results), [r.describe() for r in results]
     assert [result.returncode for result in settle] == [0, 0]
-    assert Counter(str(event["distinct_id"]) for event in summaries(capture)) == {
+    assert Counter(str(event["distinct_id"]) for event in capture.events_named("Summary")) == {
         FIRST: 1,
         SECOND: 1,
     }
-    heartbeats = [event for event in capture.events if event["event"] == "Heartbeat"]
+    heartbeats = capture.events_named("Heartbeat")
     assert Counter(str(event["distinct_id"]) for event in heartbeats) == {FIRST: 1, SECOND: 1}
     assert sum(statuses(state).values()) == 4
 
@@ -182,6 +178,6 @@ def test_a_summary_whose_counts_wait_on_a_lock_is_counted_later_not_sent_as_minu
     assert "statement timeout" in str(error["error"])
     assert [event["event"] for event in capture.events[:1]] == ["Heartbeat"]
     assert unlocked.returncode == 0, unlocked.describe()
-    [summary] = summaries(capture)
-    counts = summary["properties"]["summary"]  # type: ignore[index]
+    [summary] = capture.events_named("Summary")
+    counts = summary["properties"]["summary"]
     assert -1 not in counts.values()

@@ -176,6 +176,10 @@ class CaptureServer(LocalServer[CapturedRequest]):
             for event in request.batch
         ]
 
+    def events_named(self, name: str) -> list[dict[str, Any]]:
+        """Return the accepted events called `name`, in the order they arrived."""
+        return [event for event in self.events if event["event"] == name]
+
     @property
     def api_keys(self) -> list[str]:
         """Return the `api_key` of every request that carried one, in arrival order."""
