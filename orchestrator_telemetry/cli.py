@@ -151,6 +151,10 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--config", type=Path, default=argparse.SUPPRESS, metavar="PATH", help=config_help
     )
+    # `schema` and `grants` answer for the configured payload, or for the one named here.
+    payload = argparse.ArgumentParser(add_help=False)
+    payload.add_argument("--format", choices=list(schemas.FORMATS), help="default: payload.format")
+    payload.add_argument("--mode", choices=list(schemas.MODES), help="default: devtron.mode")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", parents=[common], help="run the daemon in the foreground")
     run.add_argument(
@@ -222,22 +226,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     schema = sub.add_parser(
         "schema",
-        parents=[common],
+        parents=[common, payload],
         help="print the JSON Schema an event's properties must match (configured format and mode)",
     )
     schema.add_argument("--event", choices=list(schemas.EVENTS), default="Summary")
-    schema.add_argument("--format", choices=list(schemas.FORMATS), help="default: payload.format")
-    schema.add_argument("--mode", choices=list(schemas.MODES), help="default: devtron.mode")
     grants = sub.add_parser(
         "grants",
-        parents=[common],
+        parents=[common, payload],
         help="print the GRANT SELECT for exactly the tables the configured format reads",
     )
     grants.add_argument(
         "--role", default="telemetry", help="the daemon's role (default: telemetry)"
     )
-    grants.add_argument("--format", choices=list(schemas.FORMATS), help="default: payload.format")
-    grants.add_argument("--mode", choices=list(schemas.MODES), help="default: devtron.mode")
     demo = sub.add_parser(
         "demo",
         parents=[common],
