@@ -15,6 +15,7 @@ from orchestrator_telemetry.config import DatabaseSettings, StateSettings
 from orchestrator_telemetry.database import state_engine
 from orchestrator_telemetry.sandbox.devtron import create_schema
 from orchestrator_telemetry.state import migrate
+from tests.support.capture import CaptureServer
 from tests.support.database import NoTestServer, PgServer, open_server
 
 DEVTRON_TEMPLATE = "devtron_template"
@@ -73,3 +74,10 @@ def state(orchestrator_db_url: str) -> Iterator[Engine]:
     migrate.upgrade(engine, "orchestrator_telemetry")
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def capture() -> Iterator[CaptureServer]:
+    """PostHog, as far as the daemon can tell: a local capture server, fresh for each test."""
+    with CaptureServer() as server:
+        yield server

@@ -7,7 +7,6 @@ leave, the real posthog client posting to a local capture server.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -30,13 +29,6 @@ SCHEDULES = settled_schedules()
 
 
 @pytest.fixture
-def server() -> Iterator[CaptureServer]:
-    """A capture server for this test."""
-    with CaptureServer() as capture_server:
-        yield capture_server
-
-
-@pytest.fixture
 def summary_slot() -> datetime:
     """The latest slot of the Summary schedule: the one `once` reports."""
     return SCHEDULES.summary_slot
@@ -50,11 +42,11 @@ def expected_summary(orchestrator_engine: Engine, summary_slot: datetime) -> dic
     return as_summary(counts)
 
 
-def env_for(database_url: str, server: CaptureServer, **variables: str) -> dict[str, str]:
+def env_for(database_url: str, capture: CaptureServer, **variables: str) -> dict[str, str]:
     """Environment of a command using this database and delivering to the capture server."""
     return cli_env(
         OT_DATABASE_URL=plain_url(database_url),
-        OT_POSTHOG_HOST=server.url,
+        OT_POSTHOG_HOST=capture.url,
         OT_POSTHOG_API_KEY=API_KEY,
         **{**SCHEDULES.env(), **variables},
     )
@@ -96,41 +88,41 @@ def test_once_delivers_the_latest_summary_and_heartbeat_exactly_once(
     orchestrator_db_url: str,
     expected_summary: dict[str, int],
     summary_slot: datetime,
-    server: CaptureServer,
+    capture: CaptureServer,
 ) -> None:
-    env = env_for(orchestrator_db_url, server)
+    env = env_for(orchestrator_db_url, capture)
 
     first = run_cli("once", "--event", "all", env=env)
 
     assert first.returncode == 0, first.describe()
-    [summary] = server.events_named("Summary")
-    [heartbeat] = server.events_named("Heartbeat")
+    [summary] = capture.events_named("Summary")
+    [heartbeat] = capture.events_named("Heartbeat")
     assert summary["properties"]["summary"] == expected_summary
     assert datetime.fromisoformat(summary["timestamp"]) == summary_slot
     assert summary["distinct_id"] == heartbeat["distinct_id"]
-    requests_so_far = len(server.requests)
+    requests_so_far = len(capture.requests)
 
     second = run_cli("once", "--event", "all", env=env)
 
     assert second.returncode == 0, second.describe()
-    assert len(server.requests) == requests_so_far
+    assert len(capture.requests) == requests_so_far
 
 
 def test_once_exits_1_while_posthog_fails_and_a_later_once_sends_the_same_event(
-    orchestrator_db_url: str, expected_summary: dict[str, int], server: CaptureServer
+    orchestrator_db_url: str, expected_summary: dict[str, int], capture: CaptureServer
 ) -> None:
-    env = env_for(orchestrator_db_url, server)
+    env = env_for(orchestrator_db_url, capture)
     # The Summary, older, is tried first; its failure ends the pass, so the Heartbeat waits.
-    server.respond_with(Reply.error(503))
+    capture.respond_with(Reply.error(503))
 
     failed = run_cli("once", env=env)
 
     assert failed.returncode == 1, failed.describe()
-    assert server.pending_replies == 0
-    assert server.events == []
+    assert capture.pending_replies == 0
+    assert capture.events == []
     [failed_summary] = [
         event
-        for request in server.requests
+        for request in capture.requests
         for event in request.batch
         if event["event"] == "Summary"
     ]
@@ -138,26 +130,26 @@ def test_once_exits_1_while_posthog_fails_and_a_later_once_sends_the_same_event(
     recovered = run_cli("once", env=env)
 
     assert recovered.returncode == 0, recovered.describe()
-    [summary] = server.events_named("Summary")
+    [summary] = capture.events_named("Summary")
     assert summary["uuid"] == failed_summary["uuid"]
     assert summary["properties"]["summary"] == expected_summary
-    assert len(server.events_named("Heartbeat")) == 1
+    assert len(capture.events_named("Heartbeat")) == 1
 
 
 def test_once_does_not_exit_0_while_the_latest_summary_is_undelivered(
-    orchestrator_db_url: str, server: CaptureServer
+    orchestrator_db_url: str, capture: CaptureServer
 ) -> None:
-    env = env_for(orchestrator_db_url, server)
-    server.respond_with(Reply.error(400, "Invalid event"), Reply.error(400, "Invalid event"))
+    env = env_for(orchestrator_db_url, capture)
+    capture.respond_with(Reply.error(400, "Invalid event"), Reply.error(400, "Invalid event"))
 
     rejected = run_cli("once", env=env)
 
     assert rejected.returncode == 1, rejected.describe()
-    assert server.events == []
+    assert capture.events == []
 
     again = run_cli("once", env=env)
 
-    assert server.events == []  # nothing was delivered, now or before
+    assert capture.events == []  # nothing was delivered, now or before
     assert again.returncode == 1, again.describe()  # "exit 0 only if all were delivered"
 
 
@@ -168,9 +160,9 @@ def test_preview_prints_the_events_and_neither_sends_nor_writes(
     orchestrator_db_url: str,
     orchestrator_engine: Engine,
     expected_summary: dict[str, int],
-    server: CaptureServer,
+    capture: CaptureServer,
 ) -> None:
-    result = run_cli("preview", env=env_for(orchestrator_db_url, server))
+    result = run_cli("preview", env=env_for(orchestrator_db_url, capture))
 
     assert result.returncode == 0, result.describe()
     printed = json.loads(result.stdout)
@@ -180,7 +172,7 @@ def test_preview_prints_the_events_and_neither_sends_nor_writes(
     assert "summary" not in heartbeat["properties"]
     assert summary["properties"]["eventType"] == 6
     assert summary["properties"]["summary"] == expected_summary
-    assert server.requests == []
+    assert capture.requests == []
     assert not schema_exists(orchestrator_engine, SCHEMA)
 
 
@@ -232,11 +224,11 @@ def test_check_config_prints_the_configuration_without_its_secrets() -> None:
 # the database ---------------------------------------------------------------------------------
 
 
-def test_once_exits_3_quietly_when_the_database_is_unreachable(server: CaptureServer) -> None:
+def test_once_exits_3_quietly_when_the_database_is_unreachable(capture: CaptureServer) -> None:
     closed = free_port()
     env = cli_env(
         OT_DATABASE_URL=f"postgresql://devtron:supersecretpw@127.0.0.1:{closed}/orchestrator",
-        OT_POSTHOG_HOST=server.url,
+        OT_POSTHOG_HOST=capture.url,
         OT_POSTHOG_API_KEY=API_KEY,
     )
 
@@ -248,15 +240,15 @@ def test_once_exits_3_quietly_when_the_database_is_unreachable(server: CaptureSe
     assert "database" in errors[0]["msg"]
     assert "Traceback" not in result.output
     assert "supersecretpw" not in result.output
-    assert server.requests == []
+    assert capture.requests == []
 
 
 def test_migrate_creates_the_daemons_schema_and_nothing_in_public(
-    orchestrator_db_url: str, orchestrator_engine: Engine, server: CaptureServer
+    orchestrator_db_url: str, orchestrator_engine: Engine, capture: CaptureServer
 ) -> None:
     public_before = relations_in(orchestrator_engine, "public")
 
-    result = run_cli("migrate", env=env_for(orchestrator_db_url, server))
+    result = run_cli("migrate", env=env_for(orchestrator_db_url, capture))
 
     assert result.returncode == 0, result.describe()
     assert schema_exists(orchestrator_engine, SCHEMA)
@@ -270,7 +262,7 @@ def test_migrate_creates_the_daemons_schema_and_nothing_in_public(
 def test_once_runs_from_the_documented_yaml_file_alone(
     orchestrator_db_url: str,
     expected_summary: dict[str, int],
-    server: CaptureServer,
+    capture: CaptureServer,
     tmp_path: Path,
 ) -> None:
     ucid = "yamlc0nf1gucid42"
@@ -279,7 +271,7 @@ def test_once_runs_from_the_documented_yaml_file_alone(
         yaml.safe_dump(
             {
                 "database": {"url": plain_url(orchestrator_db_url)},
-                "posthog": {"host": server.url, "api_key": API_KEY},
+                "posthog": {"host": capture.url, "api_key": API_KEY},
                 "identity": {"ucid": ucid},
                 "devtron": {"version": "v1-from-yaml", "server_version": "v1.29.4+k3s1"},
                 "schedule": {"summary": SCHEDULES.summary, "heartbeat": SCHEDULES.heartbeat},
@@ -291,8 +283,8 @@ def test_once_runs_from_the_documented_yaml_file_alone(
     result = run_cli("once", "--config", str(config), env=cli_env())
 
     assert result.returncode == 0, result.describe()
-    [summary] = server.events_named("Summary")
-    [heartbeat] = server.events_named("Heartbeat")
+    [summary] = capture.events_named("Summary")
+    [heartbeat] = capture.events_named("Heartbeat")
     for event in (summary, heartbeat):
         properties = event["properties"]
         assert event["distinct_id"] == ucid

@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,13 +28,6 @@ SHUTDOWN_TIMEOUT = 10.0  # the grace period a container runtime gives before SIG
 SCHEDULES = settled_schedules()
 
 
-@pytest.fixture
-def server() -> Iterator[CaptureServer]:
-    """A capture server for this test."""
-    with CaptureServer() as capture_server:
-        yield capture_server
-
-
 @dataclass(frozen=True)
 class Sample:
     """The sample installation's latest Summary slot and the counts its Summary must show."""
@@ -53,7 +46,7 @@ def sample(orchestrator_engine: Engine) -> Sample:
 
 
 @pytest.fixture
-def env(orchestrator_db_url: str, server: CaptureServer) -> dict[str, str]:
+def env(orchestrator_db_url: str, capture: CaptureServer) -> dict[str, str]:
     """The daemon's whole environment: this database, the capture server, JSON logs.
 
     The application name is this test's own, so its connections can be told from any other's.
@@ -61,7 +54,7 @@ def env(orchestrator_db_url: str, server: CaptureServer) -> dict[str, str]:
     return cli_env(
         OT_DATABASE_URL=plain_url(orchestrator_db_url),
         OT_DATABASE_APPLICATION_NAME=f"ot-test-{uuid.uuid4().hex[:12]}",
-        OT_POSTHOG_HOST=server.url,
+        OT_POSTHOG_HOST=capture.url,
         OT_POSTHOG_API_KEY=API_KEY,
         **SCHEDULES.env(),
     )
@@ -99,7 +92,7 @@ def lock_users_table(connection: Connection) -> None:
 def test_run_delivers_at_start_and_stops_cleanly_on_a_signal(
     signum: signal.Signals,
     env: dict[str, str],
-    server: CaptureServer,
+    capture: CaptureServer,
     orchestrator_engine: Engine,
     sample: Sample,
 ) -> None:
@@ -117,11 +110,13 @@ def test_run_delivers_at_start_and_stops_cleanly_on_a_signal(
         blocker.rollback()
 
         delivered = eventually(
-            lambda: bool(server.events_named("Summary")) and bool(server.events_named("Heartbeat")),
+            lambda: (
+                bool(capture.events_named("Summary")) and bool(capture.events_named("Heartbeat"))
+            ),
             STARTUP_TIMEOUT,
         )
         assert delivered, daemon.describe()
-        [summary] = server.events_named("Summary")
+        [summary] = capture.events_named("Summary")
         assert summary["properties"]["summary"] == sample.summary
         assert datetime.fromisoformat(summary["timestamp"]) == sample.slot
 
@@ -138,15 +133,15 @@ def test_run_delivers_at_start_and_stops_cleanly_on_a_signal(
 
 
 def test_a_restart_in_the_same_period_sends_nothing_twice(
-    env: dict[str, str], server: CaptureServer
+    env: dict[str, str], capture: CaptureServer
 ) -> None:
     with CliProcess("run", env=env) as first:
         started = first.wait_for_log(is_startup_run, STARTUP_TIMEOUT)
         assert started["outcome"] == "ok", first.describe()
         assert started["sent"] == 2, first.describe()
         assert first.stop() == 0, first.describe()
-    assert len(server.events_named("Summary")) == 1
-    assert len(server.events_named("Heartbeat")) == 1
+    assert len(capture.events_named("Summary")) == 1
+    assert len(capture.events_named("Heartbeat")) == 1
 
     with CliProcess("run", env=env) as second:
         restarted = second.wait_for_log(is_startup_run, STARTUP_TIMEOUT)
@@ -155,23 +150,23 @@ def test_a_restart_in_the_same_period_sends_nothing_twice(
         assert restarted["sent"] == 0, second.describe()
         assert second.stop() == 0, second.describe()
 
-    assert len(server.events_named("Summary")) == 1
-    assert len(server.events_named("Heartbeat")) == 1
-    assert len(server.requests) == 2
+    assert len(capture.events_named("Summary")) == 1
+    assert len(capture.events_named("Heartbeat")) == 1
+    assert len(capture.requests) == 2
 
 
 def test_a_signal_during_a_stuck_run_still_stops_within_the_grace_period(
     env: dict[str, str],
-    server: CaptureServer,
+    capture: CaptureServer,
     orchestrator_engine: Engine,
     sample: Sample,
 ) -> None:
     # Stuck inside a send: both events are recorded, the first is on the wire, and PostHog
     # neither accepts it nor answers before the daemon must go.
-    server.respond_with(Reply.slow(MAX_DELAY_SECONDS, 503))
+    capture.respond_with(Reply.slow(MAX_DELAY_SECONDS, 503))
     stuck_env = {**env, "OT_POSTHOG_TIMEOUT": str(MAX_DELAY_SECONDS * 3)}
     with CliProcess("run", env=stuck_env) as stuck:
-        [in_flight] = server.wait_for_requests(1, timeout=STARTUP_TIMEOUT)
+        [in_flight] = capture.wait_for_requests(1, timeout=STARTUP_TIMEOUT)
 
         code = stuck.stop(signal.SIGTERM, timeout=SHUTDOWN_TIMEOUT)
 
@@ -180,7 +175,7 @@ def test_a_signal_during_a_stuck_run_still_stops_within_the_grace_period(
         assert "abandoning the running job at shutdown; its work stays pending" in messages
         assert messages[-1] == "stopped", stuck.describe()
     [abandoned] = in_flight.batch
-    assert server.events == []
+    assert capture.events == []
     assert outbox_statuses(orchestrator_engine) == {"Summary": "pending", "Heartbeat": "pending"}
 
     with CliProcess("run", env=env) as restarted:
@@ -191,17 +186,17 @@ def test_a_signal_during_a_stuck_run_still_stops_within_the_grace_period(
         assert restarted.stop() == 0, restarted.describe()
 
     # The abandoned event is not lost: the next start delivers it, the same event, once.
-    accepted = server.events
+    accepted = capture.events
     assert [event["uuid"] for event in accepted].count(abandoned["uuid"]) == 1
     assert sorted(event["event"] for event in accepted) == ["Heartbeat", "Summary"]
-    [summary] = server.events_named("Summary")
+    [summary] = capture.events_named("Summary")
     assert summary["properties"]["summary"] == sample.summary
     assert outbox_statuses(orchestrator_engine) == {"Summary": "sent", "Heartbeat": "sent"}
 
 
 def test_a_signal_during_a_stuck_count_still_stops_within_the_grace_period(
     env: dict[str, str],
-    server: CaptureServer,
+    capture: CaptureServer,
     orchestrator_engine: Engine,
     sample: Sample,
 ) -> None:
@@ -220,15 +215,15 @@ def test_a_signal_during_a_stuck_count_still_stops_within_the_grace_period(
             assert code == 0, stuck.describe()
             assert stuck.logs[-1]["msg"] == "stopped", stuck.describe()
         blocker.rollback()
-    assert server.events == []
+    assert capture.events == []
 
     with CliProcess("run", env=env) as restarted:
         started = restarted.wait_for_log(is_startup_run, STARTUP_TIMEOUT)
         assert started["outcome"] == "ok", restarted.describe()
         assert restarted.stop() == 0, restarted.describe()
-    [summary] = server.events_named("Summary")
+    [summary] = capture.events_named("Summary")
     assert summary["properties"]["summary"] == sample.summary
-    assert len(server.events_named("Heartbeat")) == 1
+    assert len(capture.events_named("Heartbeat")) == 1
 
 
 def outbox_statuses(engine: Engine) -> dict[str, str]:

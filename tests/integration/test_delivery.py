@@ -66,13 +66,6 @@ def _posthog_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def server() -> Iterator[CaptureServer]:
-    """A capture server for this test."""
-    with CaptureServer() as capture_server:
-        yield capture_server
-
-
-@pytest.fixture
 def clock() -> MutableClock:
     """Five minutes after the heartbeat slot: every event below is fresh."""
     return MutableClock(HEARTBEAT_SLOT + timedelta(minutes=5))
@@ -85,10 +78,10 @@ def box(state: Engine, clock: MutableClock) -> Outbox:
 
 
 @pytest.fixture
-def sink(server: CaptureServer) -> Iterator[PosthogSink]:
+def sink(capture: CaptureServer) -> Iterator[PosthogSink]:
     """The PostHog sink, pointed at the capture server."""
     posthog_sink = PosthogSink(
-        API_KEY, host=server.url, timeout=CLIENT_TIMEOUT, key_source=KEY_SOURCE
+        API_KEY, host=capture.url, timeout=CLIENT_TIMEOUT, key_source=KEY_SOURCE
     )
     yield posthog_sink
     posthog_sink.close()
@@ -119,23 +112,23 @@ def own_properties(captured: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in captured["properties"].items() if not k.startswith("$")}
 
 
-def uuids_posted(server: CaptureServer) -> list[str]:
+def uuids_posted(capture: CaptureServer) -> list[str]:
     """The uuid of every event posted, whatever the answer, in order."""
-    return [event["uuid"] for request in server.requests for event in request.batch]
+    return [event["uuid"] for request in capture.requests for event in request.batch]
 
 
 # What PostHog receives ------------------------------------------------------------------------
 
 
 def test_a_summary_arrives_exactly_in_the_documented_shape(
-    box: Outbox, sink: PosthogSink, server: CaptureServer
+    box: Outbox, sink: PosthogSink, capture: CaptureServer
 ) -> None:
     event = a_summary()
     box.record(event)
 
     box.deliver(sink)
 
-    [request] = server.requests
+    [request] = capture.requests
     assert request.body["api_key"] == API_KEY
     [captured] = request.batch
     assert captured["event"] == "Summary"
@@ -163,14 +156,14 @@ def test_a_summary_arrives_exactly_in_the_documented_shape(
 
 
 def test_a_heartbeat_arrives_exactly_in_the_documented_shape(
-    box: Outbox, sink: PosthogSink, server: CaptureServer
+    box: Outbox, sink: PosthogSink, capture: CaptureServer
 ) -> None:
     event = a_heartbeat()
     box.record(event)
 
     box.deliver(sink)
 
-    [request] = server.requests
+    [request] = capture.requests
     assert request.body["api_key"] == API_KEY
     [captured] = request.batch
     assert captured["event"] == "Heartbeat"
@@ -192,7 +185,7 @@ def test_a_heartbeat_arrives_exactly_in_the_documented_shape(
 
 
 def test_an_event_recorded_twice_is_stored_once_and_sent_once(
-    box: Outbox, sink: PosthogSink, server: CaptureServer, state: Engine
+    box: Outbox, sink: PosthogSink, capture: CaptureServer, state: Engine
 ) -> None:
     assert box.record(a_summary()) is True
     assert box.record(a_summary()) is False
@@ -203,8 +196,8 @@ def test_an_event_recorded_twice_is_stored_once_and_sent_once(
 
     assert [event.name for event in first.sent] == ["Summary"]
     assert [event.name for event in second.sent] == []
-    assert len(server.requests) == 1
-    assert [event["uuid"] for event in server.events] == [str(a_summary().uuid)]
+    assert len(capture.requests) == 1
+    assert [event["uuid"] for event in capture.events] == [str(a_summary().uuid)]
     assert row_of(state, a_summary())["status"] == "sent"
 
 
@@ -212,11 +205,11 @@ def test_an_event_recorded_twice_is_stored_once_and_sent_once(
 
 
 def test_a_5xx_leaves_the_event_pending_and_its_retry_is_the_same_event(
-    box: Outbox, sink: PosthogSink, server: CaptureServer, state: Engine, clock: MutableClock
+    box: Outbox, sink: PosthogSink, capture: CaptureServer, state: Engine, clock: MutableClock
 ) -> None:
     event = a_summary()
     box.record(event)
-    server.respond_with(Reply.error(503), Reply.ok())
+    capture.respond_with(Reply.error(503), Reply.ok())
 
     failed = box.deliver(sink)
 
@@ -227,22 +220,22 @@ def test_a_5xx_leaves_the_event_pending_and_its_retry_is_the_same_event(
     assert "503" in row["last_error"]
     assert row["next_attempt_at"] > clock.now
     assert box.deliver(sink).sent == []  # not retried before its backoff
-    assert len(server.requests) == 1
+    assert len(capture.requests) == 1
 
     retried = box.deliver(sink, ignore_backoff=True)
 
     assert [event.name for event in retried.sent] == ["Summary"]
     assert row_of(state, event)["status"] == "sent"
-    assert [request.status for request in server.requests] == [503, 200]
-    assert uuids_posted(server) == [str(event.uuid), str(event.uuid)]
+    assert [request.status for request in capture.requests] == [503, 200]
+    assert uuids_posted(capture) == [str(event.uuid), str(event.uuid)]
 
 
 def test_a_timeout_leaves_the_event_pending_and_its_retry_is_the_same_event(
-    box: Outbox, sink: PosthogSink, server: CaptureServer, state: Engine, clock: MutableClock
+    box: Outbox, sink: PosthogSink, capture: CaptureServer, state: Engine, clock: MutableClock
 ) -> None:
     event = a_summary()
     box.record(event)
-    server.respond_with(Reply.slow(CLIENT_TIMEOUT + 1.5, status=503), Reply.ok())
+    capture.respond_with(Reply.slow(CLIENT_TIMEOUT + 1.5, status=503), Reply.ok())
 
     failed = box.deliver(sink)
 
@@ -257,20 +250,20 @@ def test_a_timeout_leaves_the_event_pending_and_its_retry_is_the_same_event(
 
     assert [event.name for event in retried.sent] == ["Summary"]
     assert row_of(state, event)["status"] == "sent"
-    assert uuids_posted(server) == [str(event.uuid), str(event.uuid)]
-    assert [event["uuid"] for event in server.events] == [str(event.uuid)]
+    assert uuids_posted(capture) == [str(event.uuid), str(event.uuid)]
+    assert [event["uuid"] for event in capture.events] == [str(event.uuid)]
 
 
 # Failures that do not pass --------------------------------------------------------------------
 
 
 def test_a_400_sets_the_event_aside_as_dead_and_the_pass_goes_on(
-    box: Outbox, sink: PosthogSink, server: CaptureServer, state: Engine
+    box: Outbox, sink: PosthogSink, capture: CaptureServer, state: Engine
 ) -> None:
     rejected, other = a_summary(), a_heartbeat()  # the Summary's slot is older: it goes first
     box.record(rejected)
     box.record(other)
-    server.respond_with(Reply.error(400, "Invalid event: bad properties"))
+    capture.respond_with(Reply.error(400, "Invalid event: bad properties"))
 
     report = box.deliver(sink)
 
@@ -281,18 +274,18 @@ def test_a_400_sets_the_event_aside_as_dead_and_the_pass_goes_on(
     assert "400" in dead["last_error"]
     assert "Invalid event: bad properties" in dead["last_error"]
     assert row_of(state, other)["status"] == "sent"
-    assert [event["uuid"] for event in server.events] == [str(other.uuid)]
+    assert [event["uuid"] for event in capture.events] == [str(other.uuid)]
 
     assert box.deliver(sink, ignore_backoff=True).sent == []  # dead is never retried
-    assert len(server.requests) == 2
+    assert len(capture.requests) == 2
 
 
 def test_a_401_keeps_the_event_and_names_where_the_key_came_from(
-    box: Outbox, sink: PosthogSink, server: CaptureServer, state: Engine
+    box: Outbox, sink: PosthogSink, capture: CaptureServer, state: Engine
 ) -> None:
     event = a_summary()
     box.record(event)
-    server.respond_with(Reply.error(401, "Invalid API key."))
+    capture.respond_with(Reply.error(401, "Invalid API key."))
 
     with structlog.testing.capture_logs() as logged:
         report = box.deliver(sink)
@@ -310,7 +303,7 @@ def test_a_401_keeps_the_event_and_names_where_the_key_came_from(
 
 
 def test_an_event_past_its_max_age_expires_unsent(
-    state: Engine, sink: PosthogSink, server: CaptureServer, clock: MutableClock
+    state: Engine, sink: PosthogSink, capture: CaptureServer, clock: MutableClock
 ) -> None:
     policy = RetryPolicy(max_age={"Summary": timedelta(hours=12), "Heartbeat": timedelta(hours=1)})
     box = Outbox(state, clock, policy)
@@ -323,9 +316,9 @@ def test_an_event_past_its_max_age_expires_unsent(
     assert report.expired == ["Summary"]
     assert [event.name for event in report.sent] == []
     assert row_of(state, event)["status"] == "expired"
-    assert server.requests == []
+    assert capture.requests == []
     assert box.deliver(sink, ignore_backoff=True).sent == []
-    assert server.requests == []
+    assert capture.requests == []
 
 
 # Every answer, classified ---------------------------------------------------------------------
@@ -338,11 +331,11 @@ PASSING = (429, 500, 502, 503, 504)
 
 @pytest.mark.parametrize("status", PAYLOAD_REFUSED)
 def test_only_an_answer_about_the_payload_sets_an_event_aside(
-    status: int, box: Outbox, sink: PosthogSink, server: CaptureServer, state: Engine
+    status: int, box: Outbox, sink: PosthogSink, capture: CaptureServer, state: Engine
 ) -> None:
     event = a_summary()
     box.record(event)
-    server.respond_with(Reply.error(status))
+    capture.respond_with(Reply.error(status))
 
     report = box.deliver(sink)
 
@@ -363,13 +356,13 @@ def test_every_other_answer_keeps_the_event_and_the_fix_delivers_it(
     *,
     box: Outbox,
     sink: PosthogSink,
-    server: CaptureServer,
+    capture: CaptureServer,
     state: Engine,
 ) -> None:
     """A mistyped posthog.host answers 404: the events must wait for the fix, not die."""
     event = a_summary()
     box.record(event)
-    server.respond_with(Reply.error(status))
+    capture.respond_with(Reply.error(status))
 
     with structlog.testing.capture_logs() as logged:
         failed = box.deliver(sink)
@@ -384,14 +377,14 @@ def test_every_other_answer_keeps_the_event_and_the_fix_delivers_it(
 
 
 def test_each_outcome_is_observed_the_moment_it_is_stored(
-    state: Engine, sink: PosthogSink, server: CaptureServer, clock: MutableClock
+    state: Engine, sink: PosthogSink, capture: CaptureServer, clock: MutableClock
 ) -> None:
     policy = RetryPolicy(max_age={"Summary": timedelta(days=7), "Heartbeat": timedelta(hours=1)})
     box = Outbox(state, clock, policy)
     box.record(a_summary())
     box.record(a_heartbeat())
     box.record(events.heartbeat(UCID, VERSIONS, HEARTBEAT_SLOT - timedelta(hours=6)))
-    server.respond_with(Reply.error(400))
+    capture.respond_with(Reply.error(400))
     seen: list[tuple[str, str]] = []
 
     box.deliver(sink, observe=lambda outcome, name: seen.append((outcome, name)))
@@ -400,18 +393,18 @@ def test_each_outcome_is_observed_the_moment_it_is_stored(
 
 
 def test_a_failing_way_out_ends_the_pass_and_the_rest_wait_for_the_same_retry(
-    box: Outbox, sink: PosthogSink, server: CaptureServer, state: Engine, clock: MutableClock
+    box: Outbox, sink: PosthogSink, capture: CaptureServer, state: Engine, clock: MutableClock
 ) -> None:
     """Twenty events behind a PostHog that times out would otherwise cost twenty timeouts."""
     first, second = a_summary(), a_heartbeat()
     box.record(first)
     box.record(second)
-    server.respond_with(Reply.error(503))
+    capture.respond_with(Reply.error(503))
 
     report = box.deliver(sink)
 
     assert report.failed == ["Summary"]
-    assert len(server.requests) == 1
+    assert len(capture.requests) == 1
     failed, waiting = row_of(state, first), row_of(state, second)
     assert waiting["attempts"] == 0
     assert waiting["next_attempt_at"] == failed["next_attempt_at"] > clock.now
@@ -419,7 +412,7 @@ def test_a_failing_way_out_ends_the_pass_and_the_rest_wait_for_the_same_retry(
 
 
 def test_a_backlog_of_weeks_is_delivered_in_one_pass_oldest_first(
-    state: Engine, sink: PosthogSink, server: CaptureServer, clock: MutableClock
+    state: Engine, sink: PosthogSink, capture: CaptureServer, clock: MutableClock
 ) -> None:
     box = Outbox(state, clock, RetryPolicy(max_age={}))  # nothing expires
     slots = [HEARTBEAT_SLOT - timedelta(hours=6 * n) for n in range(120)]  # past one page
@@ -429,4 +422,4 @@ def test_a_backlog_of_weeks_is_delivered_in_one_pass_oldest_first(
     report = box.deliver(sink)
 
     assert len(report.sent) == 120
-    assert [datetime.fromisoformat(e["timestamp"]) for e in server.events] == sorted(slots)
+    assert [datetime.fromisoformat(e["timestamp"]) for e in capture.events] == sorted(slots)

@@ -6,7 +6,6 @@ It carries the same identity and envelope as Heartbeat and Summary, goes through
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -22,13 +21,6 @@ pytestmark = pytest.mark.integration
 UCID = "emitucid00000042"
 SCHEMA = "orchestrator_telemetry"
 ENVELOPE = {"ucid", "timestamp", "eventType", "devtronVersion", "serverVersion"}
-
-
-@pytest.fixture
-def capture() -> Iterator[CaptureServer]:
-    """PostHog, as far as the command can tell."""
-    with CaptureServer() as server:
-        yield server
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ and the real posthog client posting to the local capture server. Both modes, bot
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -35,12 +34,6 @@ ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
 @pytest.fixture
-def server() -> Iterator[CaptureServer]:
-    with CaptureServer() as capture_server:
-        yield capture_server
-
-
-@pytest.fixture
 def slot() -> datetime:
     found = Schedule(CRON).latest_slot(utc_now())
     assert found is not None
@@ -56,11 +49,11 @@ def seeded(orchestrator_engine: Engine, slot: datetime) -> tuple[dict[str, int],
     return documented, extended
 
 
-def once(url: str, server: CaptureServer, **variables: str) -> dict[str, dict[str, Any]]:
+def once(url: str, capture: CaptureServer, **variables: str) -> dict[str, dict[str, Any]]:
     """Run `once`; return the Summary and Heartbeat received, without the client's `$` keys."""
     env = cli_env(
         OT_DATABASE_URL=plain_url(url),
-        OT_POSTHOG_HOST=server.url,
+        OT_POSTHOG_HOST=capture.url,
         OT_POSTHOG_API_KEY=API_KEY,
         OT_IDENTITY_UCID=UCID,
         OT_DEVTRON_SERVER_VERSION=SERVER_VERSION,
@@ -70,7 +63,7 @@ def once(url: str, server: CaptureServer, **variables: str) -> dict[str, dict[st
     )
     result = run_cli("once", "--event", "all", env=env)
     assert result.returncode == 0, result.describe()
-    received = {event["event"]: event for event in server.events}
+    received = {event["event"]: event for event in capture.events}
     assert set(received) == {"Summary", "Heartbeat"}
     return {
         name: {k: v for k, v in event["properties"].items() if not k.startswith("$")}
@@ -80,14 +73,14 @@ def once(url: str, server: CaptureServer, **variables: str) -> dict[str, dict[st
 
 def test_the_extended_full_summary_and_heartbeat_are_exactly_the_references(
     orchestrator_db_url: str,
-    server: CaptureServer,
+    capture: CaptureServer,
     slot: datetime,
     seeded: tuple[dict[str, int], dict[str, Any]],
 ) -> None:
     _, values = seeded
     received = once(
         orchestrator_db_url,
-        server,
+        capture,
         OT_PAYLOAD_FORMAT="extended",
         OT_DEVTRON_RELEASE_VERSION="v1.2.0",
         OT_DEVTRON_GIT_VERSION="c6520431",
@@ -124,14 +117,14 @@ def test_the_extended_full_summary_and_heartbeat_are_exactly_the_references(
 
 def test_the_extended_ea_only_summary_and_heartbeat_are_exactly_the_references(
     orchestrator_db_url: str,
-    server: CaptureServer,
+    capture: CaptureServer,
     slot: datetime,
     seeded: tuple[dict[str, int], dict[str, Any]],
 ) -> None:
     _, values = seeded
     received = once(
         orchestrator_db_url,
-        server,
+        capture,
         OT_PAYLOAD_FORMAT="extended",
         OT_DEVTRON_MODE="ea-only",
         OT_DEVTRON_GIT_VERSION="c6520431",  # never in EA
@@ -176,7 +169,7 @@ def test_the_extended_ea_only_summary_and_heartbeat_are_exactly_the_references(
 @pytest.mark.parametrize("mode", ["full", "ea-only"])
 def test_the_documented_format_is_unchanged_whatever_the_mode(
     orchestrator_db_url: str,
-    server: CaptureServer,
+    capture: CaptureServer,
     slot: datetime,
     seeded: tuple[dict[str, int], dict[str, Any]],
     mode: str,
@@ -184,7 +177,7 @@ def test_the_documented_format_is_unchanged_whatever_the_mode(
     counts, _ = seeded
     received = once(
         orchestrator_db_url,
-        server,
+        capture,
         OT_DEVTRON_MODE=mode,
         OT_DEVTRON_RELEASE_VERSION="v1.2.0",
         OT_DEVTRON_CLUSTER_PROVIDER="aws",
@@ -199,7 +192,7 @@ def test_the_documented_format_is_unchanged_whatever_the_mode(
 @pytest.mark.parametrize("mode", ["full", "ea-only"])
 def test_the_grants_command_gives_a_role_exactly_enough_for_the_extended_summary(
     orchestrator_engine: Engine,
-    server: CaptureServer,
+    capture: CaptureServer,
     slot: datetime,
     seeded: tuple[dict[str, int], dict[str, Any]],
     mode: str,
@@ -220,7 +213,7 @@ def test_the_grants_command_gives_a_role_exactly_enough_for_the_extended_summary
     try:
         as_reader = once(
             reader.render_as_string(hide_password=False),
-            server,
+            capture,
             OT_PAYLOAD_FORMAT="extended",
             OT_DEVTRON_MODE=mode,
         )

@@ -45,12 +45,6 @@ SCHEDULES = settled_schedules()
 
 
 @pytest.fixture
-def capture() -> Iterator[CaptureServer]:
-    with CaptureServer() as server:
-        yield server
-
-
-@pytest.fixture
 def expected(orchestrator_engine: Engine) -> dict[str, int]:
     """Load the sample installation; return the counts the latest slot's Summary must show."""
     with orchestrator_engine.begin() as connection:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,18 +26,11 @@ SCHEDULES = settled_schedules()
 TOKEN = "image-like-serviceaccount-token"  # the local API server's own, not a secret
 
 
-@pytest.fixture
-def server() -> Iterator[CaptureServer]:
-    """A capture server for this test."""
-    with CaptureServer() as capture_server:
-        yield capture_server
-
-
-def optimised_env(database_url: str, server: CaptureServer, **variables: str) -> dict[str, str]:
+def optimised_env(database_url: str, capture: CaptureServer, **variables: str) -> dict[str, str]:
     """The environment of an optimised command delivering to the capture server."""
     return cli_env(
         OT_DATABASE_URL=plain_url(database_url),
-        OT_POSTHOG_HOST=server.url,
+        OT_POSTHOG_HOST=capture.url,
         OT_POSTHOG_API_KEY=API_KEY,
         **IMAGE_ENV,
         **SCHEDULES.env(),
@@ -60,22 +52,22 @@ def test_the_optimised_interpreter_really_strips_docstrings() -> None:
 
 @pytest.mark.parametrize("payload_format", ["documented", "extended"])
 def test_optimised_the_daemon_migrates_a_fresh_schema_and_delivers_both_events(
-    orchestrator_db_url: str, server: CaptureServer, payload_format: str
+    orchestrator_db_url: str, capture: CaptureServer, payload_format: str
 ) -> None:
-    env = optimised_env(orchestrator_db_url, server, OT_PAYLOAD_FORMAT=payload_format)
+    env = optimised_env(orchestrator_db_url, capture, OT_PAYLOAD_FORMAT=payload_format)
 
     result = run_cli("once", "--event", "all", env=env)
 
     assert result.returncode == 0, result.describe()
-    [summary] = server.events_named("Summary")
-    [heartbeat] = server.events_named("Heartbeat")
+    [summary] = capture.events_named("Summary")
+    [heartbeat] = capture.events_named("Heartbeat")
     assert summary["distinct_id"] == heartbeat["distinct_id"]
     checked = run_cli("check-config", env=env)
     assert checked.returncode == 0, checked.describe()
 
 
 def test_optimised_in_a_cluster_the_daemon_reads_its_configmap_and_the_server_version(
-    orchestrator_db_url: str, server: CaptureServer, tmp_path: Path
+    orchestrator_db_url: str, capture: CaptureServer, tmp_path: Path
 ) -> None:
     with FakeKubernetesApi(TOKEN, tls=True) as api:
         api.put_configmap("devtroncd", "devtron-ucid", {"UCID": "optimisedclusterid"})
@@ -86,7 +78,7 @@ def test_optimised_in_a_cluster_the_daemon_reads_its_configmap_and_the_server_ve
         (account / "namespace").write_text("devtroncd")
         env = optimised_env(
             orchestrator_db_url,
-            server,
+            capture,
             KUBERNETES_SERVICE_HOST="127.0.0.1",
             KUBERNETES_SERVICE_PORT=str(api.port),
             OT_KUBERNETES_ENABLED="true",
@@ -104,6 +96,6 @@ def test_optimised_in_a_cluster_the_daemon_reads_its_configmap_and_the_server_ve
         )
 
     assert launched.returncode == 0, launched.stdout + launched.stderr
-    [summary] = server.events_named("Summary")
+    [summary] = capture.events_named("Summary")
     assert summary["distinct_id"] == "optimisedclusterid"
     assert summary["properties"]["serverVersion"] == api.version["gitVersion"]

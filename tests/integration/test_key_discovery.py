@@ -32,13 +32,6 @@ SLOT = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def capture() -> Iterator[CaptureServer]:
-    """The PostHog the key endpoint names."""
-    with CaptureServer() as server:
-        yield server
-
-
-@pytest.fixture
 def devtron(capture: CaptureServer) -> Iterator[FakeDevtronApi]:
     """Devtron's key endpoint, handing out DISCOVERED_KEY for `capture`."""
     with FakeDevtronApi(api_key=DISCOVERED_KEY, posthog_endpoint=capture.url) as api:

@@ -24,12 +24,6 @@ pytestmark = pytest.mark.integration
 FIRST, SECOND = "firstinstall0000", "secondinstall000"
 
 
-@pytest.fixture
-def capture() -> Iterator[CaptureServer]:
-    with CaptureServer() as server:
-        yield server
-
-
 def env_for(
     orchestrator_url: str, capture: CaptureServer, *, ucid: str = FIRST, state_url: str = ""
 ) -> dict[str, str]:

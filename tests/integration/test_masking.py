@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine, text
@@ -74,13 +73,6 @@ def test_the_http_servers_own_error_output_is_masked() -> None:
     assert "status 500" in result.stdout, result.stderr
     assert "RuntimeError: cannot check: ***" in result.stderr  # wsgiref's own traceback
     assert SECRET not in result.stdout + result.stderr
-
-
-@pytest.fixture
-def capture() -> Iterator[CaptureServer]:
-    """PostHog, as far as the command can tell."""
-    with CaptureServer() as server:
-        yield server
 
 
 def test_an_error_quoting_secrets_is_stored_and_logged_masked(

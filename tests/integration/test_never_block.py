@@ -28,13 +28,6 @@ pytestmark = pytest.mark.integration
 STARTUP_TIMEOUT = 15.0
 
 
-@pytest.fixture
-def capture() -> Iterator[CaptureServer]:
-    """PostHog, as far as the command can tell."""
-    with CaptureServer() as server:
-        yield server
-
-
 def get(url: str) -> tuple[int, Any]:
     """Status and decoded body of a GET, whatever the status (no proxy)."""
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))

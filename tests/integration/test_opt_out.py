@@ -46,13 +46,6 @@ STARTUP_TIMEOUT = 15.0  # generous: a process start and its imports
 
 
 @pytest.fixture
-def capture() -> Iterator[CaptureServer]:
-    """PostHog, as far as the daemon can tell."""
-    with CaptureServer() as server:
-        yield server
-
-
-@pytest.fixture
 def devtron(capture: CaptureServer) -> Iterator[FakeDevtronApi]:
     """Devtron's key endpoint and opt-out lookup; the key it hands out points at `capture`."""
     with FakeDevtronApi(posthog_endpoint=capture.url) as api:
