@@ -10,6 +10,7 @@ whether memory grows tick after tick.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -236,6 +237,7 @@ def import_costs() -> list[ImportCost]:
     ]
 
 
+@functools.cache  # once per benchmark process: import_costs, paths and daemon each need it
 def _precompile() -> None:
     """Compile every module ahead, at the image's optimisation level, as the image's build does."""
     # The standard library and the installed libraries as the image has them; this checkout's
